@@ -1,0 +1,51 @@
+# Vitae's developer commands. `just` lists them.
+
+# uv cannot download Python offline; prefer an installed 3.13 (pyenv's, if any), else let uv fetch one.
+export UV_PYTHON := `for p in "$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 "$(command -v python3.13 2>/dev/null)"; do [ -x "$p" ] && { echo "$p"; exit 0; }; done; echo 3.13`
+
+# List every recipe
+default:
+    @just --list --unsorted
+
+# Install the project and its dev tools into .venv
+sync:
+    uv sync --frozen
+
+# Run the whole service: embedded Valkey, MongoDB-wire store, local storage, API and a worker
+dev: sync
+    uv run vitae dev
+
+# Run the API only (needs VITAE_REDIS_URL and VITAE_MONGODB_URL)
+api: sync
+    uv run vitae api
+
+# Run one worker (needs VITAE_REDIS_URL and VITAE_MONGODB_URL)
+worker: sync
+    uv run vitae worker
+
+# Run the test suite against real servers it starts itself
+test *ARGS: sync
+    uv run pytest {{ARGS}}
+
+# Lint, check formatting and type-check
+lint: sync
+    uv run ruff check src tests
+    uv run ruff format --check src tests
+    uv run basedpyright
+
+# Format the code and apply safe fixes
+fmt: sync
+    uv run ruff format src tests
+    uv run ruff check --fix src tests
+
+# Render a résumé locally, no service: just render RESUME.json classic out.pdf
+render RESUME TEMPLATE="classic" OUT="resume.pdf": sync
+    uv run vitae render {{RESUME}} -t {{TEMPLATE}} -o {{OUT}}
+
+# Start the production shape with Docker Compose (api, worker, mongo, redis, minio)
+up *ARGS:
+    docker compose up --build {{ARGS}}
+
+# Stop the Compose stack
+down:
+    docker compose down

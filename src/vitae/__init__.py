@@ -1,0 +1,1 @@
+"""Vitae: asynchronous résumé-to-PDF exports."""

@@ -1,0 +1,7 @@
+"""``python -m vitae``."""
+
+import sys
+
+from vitae.cli import main
+
+sys.exit(main())

@@ -1,0 +1,80 @@
+"""The one place that builds the HTTP API: plugins, route groups, errors and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from vitae import db
+from vitae.errors import VitaeError
+from vitae.exports.controller import ExportController
+from vitae.exports.models import Export
+from vitae.http import vitae_error_handler
+from vitae.queue import open_queue
+from vitae.rendering import list_templates
+from vitae.resumes.controller import ResumeController
+from vitae.resumes.models import Resume
+from vitae.settings import Settings, get_settings
+from vitae.storage import open_storage
+from vitae.system import download_file, health, list_templates as list_templates_route
+from vitae.users.auth import build_jwt_auth
+from vitae.users.controller import me
+from vitae.users.models import User
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+MODELS = (User, Resume, Export)
+log = logging.getLogger("vitae")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API. Connections open in the lifespan, so building is cheap and pure."""
+    settings = settings or get_settings()
+    settings.require("redis_url", "mongodb_url", "jwt_secret")
+    assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
+        engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+        queue = open_queue(settings)
+        storage = await open_storage(settings)
+        try:
+            await db.prepare(engine, MODELS)
+            await queue.connect()
+            app.state.update(
+                engine=engine,
+                queue=queue,
+                storage=storage,
+                templates=list_templates(settings.templates_dir),
+            )
+            log.info("API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir)
+            yield
+        finally:
+            await queue.disconnect()
+            await storage.close()
+            db.close_engine(engine)
+
+    return Litestar(
+        route_handlers=[ExportController, ResumeController, me, list_templates_route, health, download_file],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init],
+        exception_handlers={VitaeError: vitae_error_handler},
+        openapi_config=OpenAPIConfig(
+            title="Vitae",
+            version="0.1.0",
+            description="Asynchronous résumé-to-PDF exports. Every `/api` route needs a bearer JWT.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        logging_config=LoggingConfig(root={"level": "INFO", "handlers": ["queue_listener"]}),
+    )

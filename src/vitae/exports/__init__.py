@@ -1,0 +1,1 @@
+"""Exports: requests for PDFs, their lifecycle, their jobs and their routes."""

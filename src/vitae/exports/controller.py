@@ -1,0 +1,191 @@
+"""Routes under ``/api/exports``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromQuery, PathParameter, QueryParameter
+from litestar.response import Redirect
+from litestar.security.jwt import Token
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_302_FOUND
+
+from vitae.exports.deps import provide_export_service
+from vitae.exports.models import Export, ExportStatus
+from vitae.exports.schemas import (
+    OBJECT_ID_PATTERN,
+    ExportCreate,
+    ExportCreated,
+    ExportPage,
+    ExportRead,
+)
+from vitae.exports.service import ExportRequest, ExportService
+from vitae.http import CONFLICT, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, error_response
+from vitae.timeutil import as_utc
+from vitae.users.models import User
+
+ExportId = Annotated[
+    str, PathParameter(pattern=OBJECT_ID_PATTERN, description="The export's id (24 hex digits)")
+]
+AuthedRequest = Request[User, Token, State]
+
+BASE = "/api/exports"
+
+
+async def to_read(export: Export, exports: NamedDependency[ExportService]) -> ExportRead:
+    """The API view of an export; a completed one gets a fresh download link."""
+    completed = export.status is ExportStatus.COMPLETED
+    return ExportRead(
+        id=str(export.id),
+        resume_id=str(export.resume_id),
+        status=export.status,
+        format=export.format,
+        template=export.template,
+        paper_size=export.paper_size,
+        watermarked=export.watermarked,
+        attempts=export.attempts,
+        version=export.version,
+        created_at=as_utc(export.created_at),
+        started_at=as_utc(export.started_at) if export.started_at else None,
+        completed_at=as_utc(export.completed_at) if export.completed_at else None,
+        file_url=await exports.file_url(export) if completed else None,
+        file_size=export.file_size if completed else None,
+        file_name=export.file_name if completed else None,
+        url_expires_in=exports.settings.url_expiry if completed else None,
+        error=export.error,
+    )
+
+
+class ExportController(Controller):
+    """Request PDFs of your résumés and follow them to completion."""
+
+    path = BASE
+    tags = ["exports"]  # noqa: RUF012  (Litestar's declared controller style)
+    dependencies = {"exports": Provide(provide_export_service, sync_to_thread=False)}  # noqa: RUF012
+    responses = UNAUTHORIZED  # type: ignore[assignment]  # noqa: RUF012
+
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Request an export",
+        description=(
+            "Validates the request, checks that you own the résumé, decides the watermark from "
+            "your credit balance, records the export as `pending` and queues its job. Answers at "
+            "once; follow `statusUrl` (poll) or `eventsUrl` (Server-Sent Events)."
+        ),
+        responses={
+            400: error_response("Invalid body: the field and the reason are named", 400, "Validation failed for POST /api/exports", "resumeId"),
+            404: error_response("No such résumé, or not yours", 404, "no such resume", "resumeId"),
+            503: UNAVAILABLE,
+        },
+    )
+    async def create_export(
+        self,
+        request: AuthedRequest,
+        exports: NamedDependency[ExportService],
+        data: Annotated[
+            ExportCreate,
+            Body(
+                examples=[
+                    Example(summary="Default PDF", value={"resumeId": "6650c0ffee0ddba11ca7f00d"}),
+                    Example(
+                        summary="Chosen template and paper",
+                        value={
+                            "resumeId": "6650c0ffee0ddba11ca7f00d",
+                            "format": "pdf",
+                            "template": "sidebar",
+                            "paperSize": "letter",
+                        },
+                    ),
+                ]
+            ),
+        ],
+    ) -> Response[ExportCreated]:
+        """Request an export of one of your résumés."""
+        export = await exports.create(
+            request.user,
+            ExportRequest(
+                resume_id=data.resume_id, template=data.template, paper_size=data.paper_size
+            ),
+        )
+        export_id = str(export.id)
+        status_url = f"{BASE}/{export_id}"
+        body = ExportCreated(
+            export_id=export_id,
+            job_id=export_id,
+            status=export.status,
+            watermarked=export.watermarked,
+            status_url=status_url,
+            events_url=f"{status_url}/events",
+            download_url=f"{status_url}/download",
+        )
+        return Response(body, status_code=HTTP_202_ACCEPTED, headers={"Location": status_url})
+
+    @get(
+        "/",
+        summary="List your exports",
+        description="Newest first, paginated, optionally filtered by status and résumé.",
+    )
+    async def list_exports(
+        self,
+        request: AuthedRequest,
+        exports: NamedDependency[ExportService],
+        status: FromQuery[ExportStatus | None] = None,
+        resume_id: Annotated[
+            str | None, QueryParameter(name="resumeId", pattern=OBJECT_ID_PATTERN)
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> ExportPage:
+        """Your exports, newest first."""
+        items, total = await exports.list(
+            request.user.id, status=status, resume_id=resume_id, limit=limit, offset=offset
+        )
+        return ExportPage(
+            items=[await to_read(e, exports) for e in items], total=total, limit=limit, offset=offset
+        )
+
+    @get(
+        "/{export_id:str}",
+        summary="Get an export's status",
+        description="`fileUrl` (fresh, expiring) and `fileSize` once completed; `error` when failed.",
+        responses={404: NOT_FOUND},
+    )
+    async def get_export(
+        self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId
+    ) -> ExportRead:
+        """One of your exports."""
+        return await to_read(await exports.get(request.user.id, export_id), exports)
+
+    @get(
+        "/{export_id:str}/download",
+        summary="Download a completed export",
+        description="Redirects (302) to a fresh, expiring link to the PDF.",
+        status_code=HTTP_302_FOUND,
+        responses={404: NOT_FOUND, 409: CONFLICT},
+    )
+    async def download_export(
+        self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId
+    ) -> Redirect:
+        """Redirect to the PDF."""
+        export = await exports.get(request.user.id, export_id)
+        return Redirect(await exports.file_url(export), status_code=HTTP_302_FOUND)
+
+    @delete(
+        "/{export_id:str}",
+        status_code=200,
+        summary="Cancel an export",
+        description="Cancels a pending or processing export; a finished one answers 409.",
+        responses={404: NOT_FOUND, 409: CONFLICT},
+    )
+    async def cancel_export(
+        self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId
+    ) -> ExportRead:
+        """Cancel one of your exports."""
+        return await to_read(await exports.cancel(request.user.id, export_id), exports)
+
+
+__all__ = ["ExportController", "to_read"]

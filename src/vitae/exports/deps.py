@@ -1,0 +1,18 @@
+"""Dependency providers for the export routes."""
+
+from __future__ import annotations
+
+from litestar.datastructures import State
+
+from vitae.exports.service import ExportService
+
+
+def provide_export_service(state: State) -> ExportService:
+    """An export service bound to the app's clients."""
+    return ExportService(
+        state.engine,
+        state.settings,
+        queue=state.queue,
+        storage=state.storage,
+        templates=[t.name for t in state.templates],
+    )

@@ -1,0 +1,183 @@
+"""The export jobs: thin functions that load, call the service and report progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NotRequired
+
+from bson import ObjectId
+from saq.job import Status
+from saq.types import Context
+
+from vitae.errors import VitaeError
+from vitae.exports.models import ExportStatus
+from vitae.exports.service import ExportService
+from vitae.queue import RENDER_EXPORT
+from vitae.rendering import RenderError, RenderOptions
+from vitae.resumes.models import Resume
+from vitae.storage import export_key
+from vitae.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from odmantic import AIOEngine
+    from saq import Job, Queue
+
+    from vitae.rendering import Renderer
+    from vitae.settings import Settings
+    from vitae.storage import Storage
+
+log = logging.getLogger(__name__)
+
+LOST_JOB = "the export's job was lost before it finished; request a new export"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDeps:
+    """Clients opened once in the worker's startup hook and shared by every job."""
+
+    settings: Settings
+    engine: AIOEngine
+    storage: Storage
+    renderer: Renderer
+    queue: Queue
+
+    def exports(self) -> ExportService:
+        """An export service bound to the worker's clients."""
+        return ExportService(self.engine, self.settings, queue=self.queue, storage=self.storage)
+
+
+class WorkerContext(Context):
+    """SAQ's job context plus our dependencies."""
+
+    deps: NotRequired[WorkerDeps]
+
+
+def deps_of(ctx: WorkerContext) -> WorkerDeps:
+    """The dependencies the startup hook placed in the context."""
+    deps = ctx.get("deps")
+    if deps is None:
+        raise RuntimeError("the worker's startup hook did not run")
+    return deps
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(job: Job, interval: float) -> AsyncIterator[None]:
+    """Touch the job while work goes on, so that only a dead worker's job looks stuck."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await job.update()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class StageError(VitaeError):
+    """A transient failure of one stage, worth a retry."""
+
+
+async def render_export(
+    ctx: WorkerContext,
+    *,
+    exportId: str,  # noqa: N803  (job data keys are the product story's camelCase)
+    resumeId: str,  # noqa: N803
+    userId: str,  # noqa: N803
+    watermarked: bool,
+) -> dict[str, Any]:
+    """Render an export's PDF and store it. Idempotent: a re-run overwrites the same key."""
+    deps = deps_of(ctx)
+    job = ctx.get("job")
+    attempt = job.attempts if job else 1
+    service = deps.exports()
+    export = await service.start(exportId, attempt)
+    if export is None:
+        return {"skipped": True}
+    beat_every = max(deps.settings.jobs.heartbeat / 3, 0.5)
+    async with contextlib.AsyncExitStack() as stack:
+        if job is not None:
+            await stack.enter_async_context(heartbeat(job, beat_every))
+            await job.update(progress=0.1, meta={"stage": "rendering"})
+        resume = await deps.engine.find_one(Resume, Resume.id == ObjectId(resumeId))
+        if resume is None:
+            await service.fail(export.id, "the résumé was deleted before it could be rendered")
+            return {"failed": "resume missing"}
+        options = RenderOptions(
+            template=export.template,
+            paper_size="letter" if export.paper_size == "letter" else "a4",
+            watermark=watermarked,
+        )
+        try:
+            pdf = await deps.renderer.render(resume.content, options)
+        except RenderError as error:
+            # A template or data error gives the same result on every attempt: fail now.
+            await service.fail(export.id, f"rendering failed: {error.message}")
+            return {"failed": "render"}
+        if job is not None:
+            await job.update(progress=0.7, meta={"stage": "storing"})
+        key = export_key(userId, exportId)
+        try:
+            stored = await deps.storage.put(key, pdf, filename=export.file_name)
+        except Exception as error:
+            raise StageError(f"could not store the PDF: {error}") from error
+        if await service.complete(export.id, stored) is None:
+            # Cancelled while rendering: no PDF may outlive its record's promise.
+            await deps.storage.delete(key)
+            return {"cancelled": True}
+    return {"size": stored.size}
+
+
+def readable(error: BaseException | None, job: Job) -> str:
+    """A one-line message for the export's ``error`` field, never a traceback."""
+    if isinstance(error, VitaeError):
+        return error.message
+    if isinstance(error, TimeoutError):
+        return f"rendering took longer than the {job.timeout} s limit"
+    if error is None:
+        return job.error.splitlines()[-1] if job.error else LOST_JOB
+    return f"unexpected {type(error).__name__}: {error}"[:500]
+
+
+async def after_job(ctx: WorkerContext) -> None:
+    """When a render job has spent its last attempt, its export fails with a readable error."""
+    job = ctx.get("job")
+    if job is None or job.function != RENDER_EXPORT:
+        return
+    if job.status in {Status.FAILED, Status.ABORTED}:
+        error = ctx.get("exception")
+        attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
+        await deps_of(ctx).exports().fail(job.key, readable(error, job) + attempts)
+
+
+async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:
+    """Periodic: an active export whose job is gone is re-enqueued once, or failed if its job
+    ended or it has waited past its deadline; so none stays pending or processing forever."""
+    deps = deps_of(ctx)
+    service = deps.exports()
+    settings = deps.settings
+    deadline = timedelta(seconds=settings.jobs.reconcile_after * 5)
+    requeued = failed = 0
+    for export in await service.stale(timedelta(seconds=settings.jobs.reconcile_after)):
+        job = await deps.queue.job(str(export.id))
+        if job is not None and job.status in {Status.NEW, Status.QUEUED, Status.ACTIVE}:
+            continue
+        age = utcnow() - export.created_at
+        if job is None and export.status is ExportStatus.PENDING and age < deadline:
+            await service.enqueue(export)  # keyed by the export id: a no-op if already queued
+            requeued += 1
+        elif await service.fail(export.id, LOST_JOB):
+            failed += 1
+    if requeued or failed:
+        log.warning("reconciled exports: %d re-enqueued, %d failed", requeued, failed)
+    return {"requeued": requeued, "failed": failed}

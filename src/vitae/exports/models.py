@@ -1,0 +1,59 @@
+"""The ``exports`` collection: the product story's ``IExport`` plus what the service needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from odmantic import Field, Index, Model
+from odmantic.bson import ObjectId
+from odmantic.query import desc
+
+from vitae.timeutil import utcnow
+
+
+class ExportStatus(StrEnum):
+    """The lifecycle: pending → processing → completed | failed; pending|processing → cancelled."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (ExportStatus.PENDING, ExportStatus.PROCESSING)
+TERMINAL = (ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED)
+
+
+class Export(Model):
+    """One export. ``version`` grows on every state change; ``file_url`` is the object's
+    permanent location, never a presigned link (those are minted fresh on each read)."""
+
+    user_id: ObjectId = Field(key_name="userId")
+    resume_id: ObjectId = Field(key_name="resumeId")
+    status: ExportStatus = ExportStatus.PENDING
+    format: str = "pdf"
+    template: str
+    paper_size: str = Field(key_name="paperSize")
+    watermarked: bool
+    file_name: str = Field(key_name="fileName")
+    file_url: str | None = Field(default=None, key_name="fileUrl")
+    file_size: int | None = Field(default=None, key_name="fileSize")
+    storage_key: str | None = Field(default=None, key_name="storageKey")
+    error: str | None = None
+    attempts: int = 0
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
+    started_at: datetime | None = Field(default=None, key_name="startedAt")
+    completed_at: datetime | None = Field(default=None, key_name="completedAt")
+
+    model_config = {  # noqa: RUF012  (ODMantic's declared config style)
+        "collection": "exports",
+        "indexes": lambda: [
+            Index(Export.user_id, desc(Export.created_at)),
+            Index(Export.status),
+            Index(Export.resume_id, Export.status),
+        ],
+    }

@@ -1,0 +1,72 @@
+"""The exports API's request and response bodies (camelCase JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from vitae.exports.models import ExportStatus
+
+OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
+type ObjectIdStr = Annotated[
+    str,
+    msgspec.Meta(pattern=OBJECT_ID_PATTERN, description="A 24-hex-digit id", examples=["6650c0ffee0ddba11ca7f00d"]),
+]
+type PaperSize = Literal["a4", "letter"]
+
+
+class ExportCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """Ask for a PDF of one of your résumés."""
+
+    resume_id: ObjectIdStr
+    format: Literal["pdf"] = "pdf"
+    template: Annotated[
+        str | None,
+        msgspec.Meta(description="Template name from GET /api/templates; default: the résumé's"),
+    ] = None
+    paper_size: PaperSize = "a4"
+
+
+class ExportCreated(msgspec.Struct, rename="camel", kw_only=True):
+    """The answer to a new export: poll ``statusUrl`` or follow ``eventsUrl``."""
+
+    export_id: str
+    job_id: Annotated[str, msgspec.Meta(description="The queue job's key; equal to exportId")]
+    status: ExportStatus
+    watermarked: bool
+    status_url: str
+    events_url: str
+    download_url: str
+
+
+class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """An export's state; ``fileUrl`` (fresh, expiring) and ``fileSize`` once completed."""
+
+    id: str
+    resume_id: str
+    status: ExportStatus
+    format: str
+    template: str
+    paper_size: str
+    watermarked: bool
+    attempts: int
+    version: int
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    file_url: str | None = None
+    file_size: int | None = None
+    file_name: str | None = None
+    url_expires_in: int | None = None
+    error: str | None = None
+
+
+class ExportPage(msgspec.Struct, rename="camel", kw_only=True):
+    """One page of the caller's exports, newest first."""
+
+    items: list[ExportRead]
+    total: int
+    limit: int
+    offset: int

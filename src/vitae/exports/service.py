@@ -1,0 +1,256 @@
+"""Export operations and the export state machine.
+
+Every transition is one atomic ``find_one_and_update`` guarded by the expected current status,
+so a retried, duplicated or late job can never move an export backwards or twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from redis.exceptions import RedisError
+
+from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
+from vitae.exports.models import ACTIVE, Export, ExportStatus
+from vitae.queue import export_job
+from vitae.resumes.models import Resume
+from vitae.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from odmantic import AIOEngine
+    from saq import Queue
+
+    from vitae.settings import Settings
+    from vitae.storage import Storage, StoredFile
+    from vitae.users.models import User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """A validated request for a new export."""
+
+    resume_id: str
+    template: str | None
+    paper_size: str
+
+
+def download_name(person: str) -> str:
+    """``Richard Hendriks`` → ``Richard-Hendriks-Resume.pdf``; non-Latin names keep their letters."""
+    normalized = unicodedata.normalize("NFKC", person).strip()
+    words = re.findall(r"\w+", normalized)
+    stem = "-".join(words[:6]) if words else ""
+    return f"{stem}-Resume.pdf" if stem else "Resume.pdf"
+
+
+def parse_id(value: str, field: str = "id") -> ObjectId:
+    """An ObjectId from a path or body value; anything else is simply not found."""
+    if not ObjectId.is_valid(value):
+        raise NotFoundError(f"no such {field}")
+    return ObjectId(value)
+
+
+class ExportService:
+    """Creates, reads, cancels and transitions exports."""
+
+    def __init__(
+        self,
+        engine: AIOEngine,
+        settings: Settings,
+        *,
+        queue: Queue | None = None,
+        storage: Storage | None = None,
+        templates: Iterable[str] = (),
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.queue = queue
+        self.storage = storage
+        self.templates = frozenset(templates)
+        self.collection = engine.get_collection(Export)
+
+    # -- API operations -------------------------------------------------------------------
+
+    async def create(self, user: User, request: ExportRequest) -> Export:
+        """Check ownership, decide the watermark, record ``pending`` and enqueue the job."""
+        resume = await self.engine.find_one(
+            Resume, Resume.id == parse_id(request.resume_id, "resume"), Resume.user_id == user.id
+        )
+        if resume is None:
+            raise NotFoundError("no such resume", field="resumeId")
+        template = request.template or resume.template
+        if template not in self.templates:
+            raise InvalidRequestError(
+                f"unknown template {template!r}; choose one of {sorted(self.templates)}",
+                field="template",
+            )
+        name = str((resume.content.get("basics") or {}).get("name") or user.name)
+        export = Export(
+            user_id=user.id,
+            resume_id=resume.id,
+            template=template,
+            paper_size=request.paper_size,
+            watermarked=user.credit_balance < self.settings.paid_export_threshold,
+            file_name=download_name(name),
+        )
+        await self.engine.save(export)
+        await self.enqueue(export)
+        return export
+
+    async def enqueue(self, export: Export) -> None:
+        """Put the export's job on the queue; if that fails, the export fails rather than
+        staying ``pending`` forever, and the caller gets a 503 to retry."""
+        assert self.queue is not None  # noqa: S101  (the API always has a queue)
+        kwargs: dict[str, Any] = {
+            "exportId": str(export.id),
+            "resumeId": str(export.resume_id),
+            "userId": str(export.user_id),
+            "watermarked": export.watermarked,
+        }
+        try:
+            await self.queue.enqueue(export_job(str(export.id), kwargs, self.settings.jobs))
+        except (RedisError, OSError) as error:
+            log.warning("enqueue of export %s failed: %s", export.id, error)
+            await self.fail(export.id, "the export queue was unavailable; request a new export")
+            raise ServiceUnavailableError("the export queue is unavailable; retry shortly") from None
+
+    async def get(self, user_id: ObjectId, export_id: str) -> Export:
+        """The caller's export; another user's is not found."""
+        export = await self.engine.find_one(
+            Export, Export.id == parse_id(export_id, "export"), Export.user_id == user_id
+        )
+        if export is None:
+            raise NotFoundError("no such export", field="id")
+        return export
+
+    async def list(
+        self,
+        user_id: ObjectId,
+        *,
+        status: ExportStatus | None = None,
+        resume_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Export], int]:
+        """The caller's exports, newest first, and how many match in all."""
+        query: dict[str, Any] = {"userId": user_id}
+        if status is not None:
+            query["status"] = status.value
+        if resume_id is not None:
+            query["resumeId"] = parse_id(resume_id, "resume")
+        cursor = self.collection.find(query).sort([("createdAt", -1), ("_id", -1)])
+        docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
+        total = await self.collection.count_documents(query)
+        return [Export.model_validate_doc(doc) for doc in docs], total
+
+    async def cancel(self, user_id: ObjectId, export_id: str) -> Export:
+        """Cancel a pending or processing export of the caller's."""
+        export = await self.get(user_id, export_id)
+        cancelled = await self._transition(
+            export.id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow()}
+        )
+        if cancelled is None:
+            current = await self.get(user_id, export_id)
+            raise ConflictError(f"the export is already {current.status.value}", field="status")
+        await self._abort_job(str(export.id))
+        return cancelled
+
+    async def cancel_pending_by_resume_id(self, resume_id: ObjectId) -> int:
+        """Cancel every pending or processing export of a résumé (cascade on deletion)."""
+        ids = [
+            doc["_id"]
+            async for doc in self.collection.find(
+                {"resumeId": resume_id, "status": {"$in": [s.value for s in ACTIVE]}}, {"_id": 1}
+            )
+        ]
+        cancelled = 0
+        for export_id in ids:
+            done = await self._transition(
+                export_id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow()}
+            )
+            if done is not None:
+                cancelled += 1
+                await self._abort_job(str(export_id))
+        return cancelled
+
+    async def file_url(self, export: Export) -> str:
+        """A fresh, expiring link to a completed export's PDF."""
+        if export.status is not ExportStatus.COMPLETED or export.storage_key is None:
+            raise ConflictError(f"the export is {export.status.value}, not completed", field="status")
+        assert self.storage is not None  # noqa: S101  (the API always has storage)
+        return await self.storage.url(export.storage_key, filename=export.file_name)
+
+    async def _abort_job(self, key: str) -> None:
+        """Stop the job if it is queued or running; the export's status already says cancelled."""
+        if self.queue is None:
+            return
+        try:
+            job = await self.queue.job(key)
+            if job is not None and not job.completed:
+                await self.queue.abort(job, error="cancelled")
+        except (RedisError, OSError) as error:
+            # The worker re-reads the status before and after rendering, so a job that could
+            # not be aborted still ends without effect.
+            log.warning("could not abort job %s: %s", key, error)
+
+    # -- Transitions used by the worker ---------------------------------------------------
+
+    async def start(self, export_id: str, attempt: int) -> Export | None:
+        """pending|processing → processing (a retry re-enters processing); ``None`` if the
+        export is gone or already terminal."""
+        return await self._transition(
+            ObjectId(export_id),
+            ACTIVE,
+            {"status": ExportStatus.PROCESSING, "attempts": attempt, "startedAt": utcnow()},
+        )
+
+    async def complete(self, export_id: ObjectId, stored: StoredFile) -> Export | None:
+        """processing → completed with the stored file; ``None`` if it was cancelled meanwhile."""
+        return await self._transition(
+            export_id,
+            (ExportStatus.PROCESSING,),
+            {
+                "status": ExportStatus.COMPLETED,
+                "storageKey": stored.key,
+                "fileUrl": stored.location,
+                "fileSize": stored.size,
+                "error": None,
+                "completedAt": utcnow(),
+            },
+        )
+
+    async def fail(self, export_id: ObjectId | str, message: str) -> Export | None:
+        """pending|processing → failed with a readable message."""
+        return await self._transition(
+            ObjectId(export_id),
+            ACTIVE,
+            {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow()},
+        )
+
+    async def stale(self, older_than: timedelta) -> list[Export]:
+        """Active exports untouched for ``older_than``: candidates for reconciliation."""
+        cutoff = utcnow() - older_than
+        docs = self.collection.find(
+            {"status": {"$in": [s.value for s in ACTIVE]}, "updatedAt": {"$lt": cutoff}}
+        )
+        return [Export.model_validate_doc(doc) async for doc in docs]
+
+    async def _transition(
+        self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
+    ) -> Export | None:
+        doc = await self.collection.find_one_and_update(
+            {"_id": export_id, "status": {"$in": [s.value for s in expected]}},
+            {"$set": {**changes, "updatedAt": utcnow()}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else Export.model_validate_doc(doc)

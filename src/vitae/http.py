@@ -1,0 +1,60 @@
+"""HTTP plumbing shared by every route group: the error body and its mapping from our errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import MediaType, Response
+from litestar.openapi.spec import Example
+from litestar.openapi.datastructures import ResponseSpec
+
+from vitae.errors import ServiceUnavailableError, VitaeError
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+
+class ErrorDetail(msgspec.Struct):
+    """Which field was wrong and why."""
+
+    key: str
+    message: str
+    source: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    """Every 4xx and 5xx answer has this shape (Litestar's own validation errors included)."""
+
+    status_code: int
+    detail: str
+    extra: list[ErrorDetail] | None = None
+
+
+def error_response(description: str, status: int, detail: str, key: str) -> ResponseSpec:
+    """An OpenAPI response entry for an error, with an example."""
+    example = {"status_code": status, "detail": detail, "extra": [{"key": key, "message": detail}]}
+    return ResponseSpec(
+        data_container=ErrorBody,
+        description=description,
+        examples=[Example(summary=description, value=example)],
+    )
+
+
+UNAUTHORIZED = {401: error_response("Missing, malformed, forged or expired token", 401, "the bearer token has expired", "authorization")}
+NOT_FOUND = error_response("Not found, or not yours", 404, "no such export", "id")
+CONFLICT = error_response("Not allowed in the current state", 409, "the export is already completed", "status")
+UNAVAILABLE = error_response("A backing service is down; retry after the given delay", 503, "the export queue is unavailable; retry shortly", "service")
+
+
+def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> Response[ErrorBody]:  # noqa: ARG001
+    """Map our error hierarchy to HTTP in one place."""
+    body = ErrorBody(
+        status_code=error.status_code,
+        detail=error.message,
+        extra=[ErrorDetail(key=error.field, message=error.message)] if error.field else None,
+    )
+    headers: dict[str, str] = {}
+    if isinstance(error, ServiceUnavailableError):
+        headers["Retry-After"] = str(error.retry_after)
+    return Response(body, status_code=error.status_code, headers=headers, media_type=MediaType.JSON)

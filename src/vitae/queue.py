@@ -1,0 +1,34 @@
+"""The export job queue (SAQ on Redis): its name, its options and how a job is enqueued."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from saq import Job, Queue
+
+if TYPE_CHECKING:
+    from vitae.settings import JobSettings, Settings
+
+RENDER_EXPORT = "render_export"
+
+
+def open_queue(settings: Settings) -> Queue:
+    """Create the export queue; call ``connect()`` before use."""
+    settings.require("redis_url")
+    assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
+    return Queue.from_url(settings.redis_url, name=settings.queue_name)
+
+
+def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:
+    """A render job. Its key is the export id, so enqueueing one export twice is a no-op."""
+    return Job(
+        function=RENDER_EXPORT,
+        kwargs=kwargs,
+        key=key,
+        retries=jobs.attempts,
+        retry_delay=jobs.retry_delay,
+        retry_backoff=True,
+        timeout=jobs.timeout,
+        heartbeat=jobs.heartbeat,
+        ttl=jobs.retention,
+    )

@@ -1,0 +1,1 @@
+"""Résumés: the JSON Resume documents users keep and export."""

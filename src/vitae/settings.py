@@ -1,0 +1,174 @@
+"""Settings read once from the environment (``VITAE_*``), a ``.env`` file and the dev state file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from vitae.errors import ConfigurationError
+
+PREFIX = "VITAE_"
+DEV_ENV_FILE = "dev.env"
+
+type StorageBackend = Literal["local", "s3"]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; comments and blank lines are skipped."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_environment() -> dict[str, str]:
+    """Merge the sources, strongest first: the process environment, ``.env``, then the file
+    that a running ``vitae dev`` writes so that commands run from the checkout reach it."""
+    dotenv = read_env_file(Path(".env"))
+    data_dir = Path(os.environ.get("VITAE_DATA_DIR") or dotenv.get("VITAE_DATA_DIR") or ".vitae")
+    merged = read_env_file(data_dir / DEV_ENV_FILE)
+    merged.update(dotenv)
+    merged.update({k: v for k, v in os.environ.items() if k.startswith(PREFIX)})
+    return merged
+
+
+class _Reader:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(PREFIX + name, "").strip()
+        return value or default
+
+    def int(self, name: str, default: int) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+
+    def float(self, name: str, default: float) -> float:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Where exported PDFs go when ``VITAE_STORAGE=s3``."""
+
+    bucket: str
+    endpoint_url: str | None
+    region: str
+    access_key_id: str | None
+    secret_access_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """Export job options; the defaults are the product story's."""
+
+    attempts: int = 3
+    retry_delay: float = 1.0
+    timeout: int = 30
+    heartbeat: int = 10
+    retention: int = 86_400
+    sweep_interval: int = 15
+    reconcile_after: int = 120
+    concurrency: int = 10
+    render_threads: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the API, the worker and the CLI are configured with."""
+
+    redis_url: str | None
+    mongodb_url: str | None
+    mongodb_database: str
+    jwt_secret: str | None
+    token_ttl_days: int
+    data_dir: Path
+    host: str
+    port: int
+    public_url: str
+    storage: StorageBackend
+    s3: S3Settings
+    url_expiry: int
+    paid_export_threshold: int
+    templates_dir: Path
+    jobs: JobSettings
+    queue_name: str
+
+    def require(self, *names: Literal["redis_url", "mongodb_url", "jwt_secret"]) -> None:
+        """Refuse to start when a needed setting is missing, naming its variable."""
+        missing = [PREFIX + n.upper() for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigurationError(f"missing setting(s): {', '.join(missing)}")
+
+
+def settings_from_env(env: dict[str, str]) -> Settings:
+    """Build settings from a mapping of ``VITAE_*`` variables."""
+    from vitae.rendering import default_templates_dir  # noqa: PLC0415  (keeps settings import-light)
+
+    read = _Reader(env)
+    storage = read.str("STORAGE", "local")
+    if storage not in {"local", "s3"}:
+        raise ConfigurationError(f"VITAE_STORAGE must be 'local' or 's3', got {storage!r}")
+    host = read.str("HOST", "127.0.0.1") or "127.0.0.1"
+    port = read.int("PORT", 8000)
+    return Settings(
+        redis_url=read.str("REDIS_URL"),
+        mongodb_url=read.str("MONGODB_URL"),
+        mongodb_database=read.str("MONGODB_DATABASE", "vitae") or "vitae",
+        jwt_secret=read.str("JWT_SECRET"),
+        token_ttl_days=read.int("TOKEN_TTL_DAYS", 30),
+        data_dir=Path(read.str("DATA_DIR", ".vitae") or ".vitae").resolve(),
+        host=host,
+        port=port,
+        public_url=(read.str("PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
+        storage="s3" if storage == "s3" else "local",
+        s3=S3Settings(
+            bucket=read.str("S3_BUCKET", "vitae-exports") or "vitae-exports",
+            endpoint_url=read.str("S3_ENDPOINT_URL"),
+            region=read.str("S3_REGION", "us-east-1") or "us-east-1",
+            access_key_id=read.str("S3_ACCESS_KEY_ID"),
+            secret_access_key=read.str("S3_SECRET_ACCESS_KEY"),
+        ),
+        url_expiry=read.int("URL_EXPIRY", 900),
+        paid_export_threshold=read.int("PAID_EXPORT_THRESHOLD", 1),
+        templates_dir=Path(read.str("TEMPLATES_DIR") or default_templates_dir()),
+        queue_name=read.str("QUEUE_NAME", "exports") or "exports",
+        jobs=JobSettings(
+            attempts=read.int("JOB_ATTEMPTS", 3),
+            retry_delay=read.float("JOB_RETRY_DELAY", 1.0),
+            timeout=read.int("JOB_TIMEOUT", 30),
+            heartbeat=read.int("JOB_HEARTBEAT", 10),
+            retention=read.int("JOB_RETENTION", 86_400),
+            sweep_interval=read.int("SWEEP_INTERVAL", 15),
+            reconcile_after=read.int("RECONCILE_AFTER", 120),
+            concurrency=read.int("WORKER_CONCURRENCY", 10),
+            render_threads=read.int("RENDER_THREADS", 0),
+        ),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return settings_from_env(load_environment())

@@ -1,0 +1,80 @@
+"""Routes outside ``/api``: liveness, the template catalogue and signed local downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import MediaType, Response, get
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import File
+
+from vitae.errors import NotFoundError
+from vitae.http import error_response
+from vitae.rendering import TemplateInfo
+from vitae.storage import LocalStorage
+from vitae.storage.local import FILES_PATH
+
+
+class Health(msgspec.Struct):
+    """The process is up."""
+
+    status: str = "ok"
+
+
+class TemplateRead(msgspec.Struct, rename="camel", kw_only=True):
+    """A template a résumé can be exported with."""
+
+    name: str
+    title: str
+    description: str
+    paper_sizes: list[str]
+
+
+@get("/health", tags=["system"], summary="Liveness", exclude_from_auth=True)
+async def health() -> Health:
+    """Answers while the process runs."""
+    return Health()
+
+
+@get("/api/templates", tags=["templates"], summary="List templates")
+async def list_templates(state: State) -> list[TemplateRead]:
+    """The templates and the options each accepts."""
+    templates: list[TemplateInfo] = state.templates
+    return [
+        TemplateRead(
+            name=t.name, title=t.title, description=t.description, paper_sizes=list(t.paper_sizes)
+        )
+        for t in templates
+    ]
+
+
+@get(
+    f"{FILES_PATH}/{{key:path}}",
+    tags=["files"],
+    summary="Download a stored PDF (local storage)",
+    description="The signed, expiring links that `fileUrl` gives when files are stored locally.",
+    media_type=MediaType.TEXT,
+    responses={
+        403: error_response("Tampered or expired link", 403, "the download link has expired", "expires"),
+        404: error_response("No such file", 404, "no such file", "key"),
+    },
+)
+async def download_file(
+    state: State,
+    key: FromPath[str],
+    expires: FromQuery[int],
+    filename: FromQuery[str],
+    signature: Annotated[str, QueryParameter(min_length=64, max_length=64)],
+) -> Response[bytes] | File:
+    """Serve a file if its link's signature and expiry hold."""
+    storage = state.storage
+    if not isinstance(storage, LocalStorage):
+        raise NotFoundError("files are not stored locally", field="key")
+    key = key.lstrip("/")
+    storage.signer.verify(key, expires, filename, signature)
+    path = storage.path(key)
+    if not path.is_file():
+        raise NotFoundError("no such file", field="key")
+    return File(path=path, filename=filename, media_type="application/pdf")

@@ -1,0 +1,27 @@
+"""Routes about the caller's own account."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.security.jwt import Token
+
+from vitae.http import UNAUTHORIZED
+from vitae.users.models import User
+
+
+class Me(msgspec.Struct, rename="camel", kw_only=True):
+    """The authenticated user."""
+
+    id: str
+    email: str
+    name: str
+    credit_balance: int
+
+
+@get("/api/users/me", tags=["users"], summary="Who am I", responses=UNAUTHORIZED)
+async def me(request: Request[User, Token, State]) -> Me:
+    """The caller's account and credit balance."""
+    user = request.user
+    return Me(id=str(user.id), email=user.email, name=user.name, credit_balance=user.credit_balance)

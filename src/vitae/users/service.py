@@ -1,0 +1,51 @@
+"""User operations shared by the API (authentication) and the CLI (creation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from litestar.security.jwt import Token
+from pymongo.errors import DuplicateKeyError
+
+from vitae.errors import ConflictError, InvalidRequestError
+from vitae.users.models import User
+
+if TYPE_CHECKING:
+    from odmantic import AIOEngine
+
+
+def issue_token(user_id: str, secret: str, *, ttl: timedelta) -> str:
+    """A signed HS256 bearer token whose subject is the user's id."""
+    token = Token(sub=user_id, exp=datetime.now(UTC) + ttl)
+    return token.encode(secret=secret, algorithm="HS256")
+
+
+class UserService:
+    """Reads and writes ``users``."""
+
+    def __init__(self, engine: AIOEngine) -> None:
+        self.engine = engine
+
+    async def create(self, email: str, *, name: str = "", credits: int = 0) -> User:
+        """Create a user; the email must be new."""
+        email = email.strip().lower()
+        if "@" not in email:
+            raise InvalidRequestError(f"not an email address: {email!r}", field="email")
+        if credits < 0:
+            raise InvalidRequestError("credits cannot be negative", field="credits")
+        user = User(email=email, name=name or email.split("@", 1)[0], credit_balance=credits)
+        try:
+            return await self.engine.save(user)
+        except DuplicateKeyError:
+            raise ConflictError(f"a user with email {email} exists", field="email") from None
+
+    async def get(self, user_id: str) -> User | None:
+        """The user with that id, or ``None``."""
+        try:
+            oid = ObjectId(user_id)
+        except (InvalidId, TypeError):
+            return None
+        return await self.engine.find_one(User, User.id == oid)

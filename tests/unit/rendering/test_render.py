@@ -1,0 +1,303 @@
+import asyncio
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, cast
+
+import pypdf
+import pytest
+
+from vitae.rendering import (
+    PaperSize,
+    Renderer,
+    RenderError,
+    RenderOptions,
+    UnknownTemplateError,
+    default_templates_dir,
+    list_templates,
+    render_pdf,
+)
+
+SAMPLE = Path(
+    os.environ.get(
+        "VITAE_SAMPLE_RESUME",
+        Path(__file__).parents[4] / "shared" / "data" / "jsonresume-sample.resume.json",
+    )
+)
+TEMPLATES = ["classic", "sidebar"]
+WATERMARK = "Created with Vitae"
+# The sample has no certificates; one is added so that every section of the schema is shown.
+CERTIFICATE = {
+    "name": "Certified Compression Engineer",
+    "date": "2015-05-01",
+    "issuer": "Hooli University",
+    "url": "https://hooli.example.com/certificates/compression",
+}
+
+
+@pytest.fixture(scope="module")
+def templates_dir() -> Path:
+    return default_templates_dir()
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict[str, Any]:
+    resume = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    resume.setdefault("certificates", [CERTIFICATE])
+    return resume
+
+
+def pages_text(pdf: bytes) -> list[str]:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return [" ".join(page.extract_text().split()) for page in reader.pages]
+
+
+def text_of(pdf: bytes) -> str:
+    return " ".join(pages_text(pdf))
+
+
+def render(resume: dict[str, Any], templates_dir: Path, template: str, **options: Any) -> bytes:
+    return render_pdf(resume, RenderOptions(template, **options), templates_dir=templates_dir)
+
+
+def test_list_templates_returns_both(templates_dir):
+    infos = list_templates(templates_dir)
+
+    assert [info.name for info in infos] == TEMPLATES
+    for info in infos:
+        assert info.title
+        assert info.description
+        assert info.paper_sizes == ("a4", "letter")
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_sample_shows_every_section(template, templates_dir, sample):
+    pdf = render(sample, templates_dir, template)
+
+    assert pdf.startswith(b"%PDF-")
+    text = text_of(pdf)
+    expected = [
+        # basics
+        "Richard Hendriks",
+        "Programmer",
+        "richard.hendriks@mail.com",
+        "(912) 555-4321",
+        "richardhendricks.example.com",
+        "Richard hails from Tulsa",
+        "San Francisco",
+        "neutralthoughts",
+        "SoundCloud",
+        # work
+        "CEO/President",
+        "Pied Piper",
+        "Palo Alto, CA",
+        "Awesome compression company",
+        "Dec 2013 \N{EN DASH} Dec 2014",
+        "Successfully won Techcrunch Disrupt",
+        # volunteer
+        "CoderDojo",
+        "Teacher of the Month",
+        # education
+        "University of Oklahoma",
+        "Information Technology",
+        "Bachelor",
+        "4.0",
+        "DB1101 - Basic SQL",
+        # awards
+        "Digital Compression Pioneer Award",
+        "Techcrunch",
+        "There is no spoon.",
+        # certificates
+        "Certified Compression Engineer",
+        "Hooli University",
+        # publications
+        "Video compression for 3d media",
+        "Innovative middle-out compression algorithm",
+        # skills
+        "Web Development",
+        "Master",
+        "Javascript",
+        "Mpeg",
+        # languages
+        "English",
+        "Native speaker",
+        # interests
+        "Wildlife",
+        "Unicorns",
+        # references
+        "Erlich Bachman",
+        "It is my pleasure to recommend Richard",
+        # projects
+        "Miss Direction",
+        "A mapping engine that misguides you",
+        "Team lead, Designer",
+        "Smoogle",
+        "application",
+        "Won award at AIHacks 2016",
+        "Chrome Extension",
+        "Aug 2016",
+    ]
+    # Case-insensitive: templates may set labels such as a profile's network in capitals.
+    missing = [value for value in expected if value.casefold() not in text.casefold()]
+    assert not missing
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_document_metadata(template, templates_dir, sample):
+    reader = pypdf.PdfReader(io.BytesIO(render(sample, templates_dir, template)))
+
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Richard Hendriks — Résumé"
+    assert reader.metadata.author == "Richard Hendriks"
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize(("paper_size", "size"), [("a4", (595, 842)), ("letter", (612, 792))])
+def test_paper_size(template, paper_size, size, templates_dir, sample):
+    reader = pypdf.PdfReader(
+        io.BytesIO(render(sample, templates_dir, template, paper_size=paper_size))
+    )
+
+    for page in reader.pages:
+        assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == size
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_watermark_on_every_page_only_when_requested(template, templates_dir, sample):
+    marked = pages_text(render(sample, templates_dir, template, watermark=True))
+    plain = pages_text(render(sample, templates_dir, template, watermark=False))
+
+    assert len(marked) > 1  # the sample runs over a page, so "every page" is tested
+    assert all(WATERMARK in page for page in marked)
+    assert not any(WATERMARK in page for page in plain)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize(
+    "resume",
+    [
+        {},
+        {"basics": {"name": "A"}},
+        {"basics": {}, "work": [], "skills": [{}], "education": [{"courses": []}]},
+        # Wrong types are ignored rather than failing the export.
+        {"basics": [], "work": "x", "education": [1, None], "languages": [{"language": 5}]},
+    ],
+)
+def test_minimal_resume_renders(template, resume, templates_dir):
+    pdf = render(resume, templates_dir, template)
+
+    assert len(pages_text(pdf)) == 1
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_hostile_text_is_printed_literally(template, templates_dir):
+    tokens = ['#read("/etc/passwd")', "$x$", "*b*", "<l>", "@ref", "\\", "]", '#panic("no")']
+    hostile = " ".join(tokens)
+    resume = {
+        "basics": {"name": hostile, "label": hostile, "summary": hostile},
+        "work": [{"name": hostile, "position": hostile, "highlights": [hostile]}],
+        "skills": [{"name": hostile, "keywords": [hostile]}],
+        "references": [{"name": "R", "reference": hostile}],
+    }
+
+    text = text_of(render(resume, templates_dir, template))
+
+    assert hostile in text
+    assert "root:" not in text
+    for token in tokens:
+        assert token in text
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_long_words_keep_their_text(template, templates_dir):
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 2
+    text = pages_text(render({"basics": {"summary": word}}, templates_dir, template))[0]
+
+    # Wrapping inserts no characters: the word only gains the line break(s).
+    assert word in text.replace(" ", "")
+    assert "\u200b" not in text
+
+
+@pytest.mark.parametrize("name", ["nope", "../templates", "/etc", "", "fonts", "lib", "classic/"])
+def test_unknown_template_is_refused(name, templates_dir, sample):
+    with pytest.raises(UnknownTemplateError) as caught:
+        render(sample, templates_dir, name)
+
+    assert name in caught.value.message
+
+
+def test_unsupported_paper_size_is_refused(templates_dir, sample):
+    with pytest.raises(RenderError, match="legal"):
+        render(sample, templates_dir, "classic", paper_size=cast("PaperSize", "legal"))
+
+
+def test_unencodable_resume_is_refused(templates_dir):
+    with pytest.raises(RenderError, match="JSON"):
+        render({"basics": {"name": float("nan")}}, templates_dir, "classic")
+
+
+def test_typst_error_becomes_one_line_render_error(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "template.json").write_text(
+        json.dumps({"name": "broken", "title": "B", "description": "B", "paperSizes": ["a4"]})
+    )
+    (broken / "main.typ").write_text('#panic("boom")\n')
+
+    with pytest.raises(RenderError) as caught:
+        render({}, tmp_path, "broken")
+
+    assert "boom" in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_cached_compiler_uses_the_new_inputs(template, templates_dir):
+    first = render({"basics": {"name": "Alice Example"}}, templates_dir, template)
+    second = render(
+        {"basics": {"name": "Bob Example"}}, templates_dir, template, paper_size="letter"
+    )
+
+    assert "Alice Example" in text_of(first)
+    assert "Bob Example" in text_of(second)
+    assert "Alice Example" not in text_of(second)
+    reader = pypdf.PdfReader(io.BytesIO(second))
+    assert round(float(reader.pages[0].mediabox.width)) == 612
+
+
+def test_default_templates_dir_can_be_overridden(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITAE_TEMPLATES_DIR", str(tmp_path))
+
+    assert default_templates_dir() == tmp_path
+
+
+async def test_renderer_renders_concurrently(templates_dir, sample):
+    renderer = Renderer(templates_dir, threads=2)
+    try:
+        names = [f"Person Number{i}" for i in range(8)]
+        jobs = [
+            renderer.render(
+                {**sample, "basics": {**sample["basics"], "name": name}},
+                RenderOptions(TEMPLATES[i % 2], paper_size="letter" if i % 3 else "a4"),
+            )
+            for i, name in enumerate(names)
+        ]
+        pdfs = await asyncio.gather(*jobs)
+    finally:
+        renderer.close()
+
+    for name, pdf in zip(names, pdfs, strict=True):
+        text = text_of(pdf)
+        assert name in text
+        assert [other for other in names if other in text] == [name]
+
+
+async def test_renderer_lists_templates_and_reports_errors(templates_dir):
+    renderer = Renderer(templates_dir, threads=1)
+    try:
+        assert [info.name for info in renderer.templates()] == TEMPLATES
+        with pytest.raises(UnknownTemplateError):
+            await renderer.render({}, RenderOptions("nope"))
+    finally:
+        renderer.close()
