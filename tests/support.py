@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+import httpx
+import uvicorn
 from saq import Worker
 
 from vitae.app import create_app
+from vitae.embedded import free_port
 from vitae.settings import Settings
 from vitae.worker import create_worker
 
@@ -21,10 +24,28 @@ TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    """The API app with its lifespan, reachable through an HTTP test client."""
-    async with AsyncTestClient(app=create_app(settings), base_url=settings.public_url) as client:
-        yield client
+async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on a real uvicorn server on a free port in this event loop, and a client of it.
+
+    A real server (rather than an in-memory transport) keeps this loop free while a request
+    is in flight, so an in-process worker goes on working meanwhile, as it would in production.
+    """
+    port = free_port()
+    settings = dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert not task.done(), "the API server exited during start-up"
+        assert time.monotonic() < deadline, "the API server did not start"
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
 
 
 @asynccontextmanager
@@ -42,7 +63,7 @@ async def running_worker(settings: Settings) -> AsyncIterator[Worker[Any]]:
 
 
 async def create_resume(
-    client: AsyncTestClient[Any], headers: Headers, content: dict[str, Any], **fields: Any
+    client: httpx.AsyncClient, headers: Headers, content: dict[str, Any], **fields: Any
 ) -> dict[str, Any]:
     """POST a résumé and return its body."""
     response = await client.post(
@@ -53,7 +74,7 @@ async def create_resume(
 
 
 async def wait_for_export(
-    client: AsyncTestClient[Any],
+    client: httpx.AsyncClient,
     headers: Headers,
     export_id: str,
     statuses: set[str] = TERMINAL,

@@ -23,7 +23,8 @@ from vitae.resumes.controller import ResumeController
 from vitae.resumes.models import Resume
 from vitae.settings import Settings, get_settings
 from vitae.storage import open_storage
-from vitae.system import download_file, health, list_templates as list_templates_route
+from vitae.system import download_file, health
+from vitae.system import list_templates as list_templates_route
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.users.models import User
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 storage=storage,
                 templates=list_templates(settings.templates_dir),
             )
-            log.info("API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir)
+            log.info(
+                "API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir
+            )
             yield
         finally:
             await queue.disconnect()
@@ -64,7 +67,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             db.close_engine(engine)
 
     return Litestar(
-        route_handlers=[ExportController, ResumeController, me, list_templates_route, health, download_file],
+        route_handlers=[
+            ExportController,
+            ResumeController,
+            me,
+            list_templates_route,
+            health,
+            download_file,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init],

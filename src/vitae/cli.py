@@ -62,7 +62,9 @@ async def create_user(settings: Settings, email: str, name: str, credits: int) -
         user = await UserService(engine).create(email, name=name, credits=credits)
     finally:
         db.close_engine(engine)
-    token = issue_token(str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days))
+    token = issue_token(
+        str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days)
+    )
     return str(user.id), token
 
 
@@ -121,7 +123,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitae`` script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = parser().parse_args(argv)
     try:
         code: int = args.run(get_settings(), args)

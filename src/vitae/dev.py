@@ -81,8 +81,11 @@ def run_dev() -> int:
             children.append(subprocess.Popen([sys.executable, "-m", "vitae", role], env=child_env))  # noqa: S603
         port = int(env.get(PREFIX + "PORT", "8000"))
         wait_for_port(port, children[0], timeout=30)
-        log.info("Vitae is up at http://%s:%d (API docs at /schema); Ctrl-C stops everything",
-                 env.get(PREFIX + "HOST", "127.0.0.1"), port)
+        log.info(
+            "Vitae is up at http://%s:%d (API docs at /schema); Ctrl-C stops everything",
+            env.get(PREFIX + "HOST", "127.0.0.1"),
+            port,
+        )
         while not stopping:
             if any(child.poll() is not None for child in children):
                 log.error("a child process exited; stopping the rest")

@@ -113,7 +113,9 @@ def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
         command += ["--path", str(path)]
     process = subprocess.Popen(command)  # noqa: S603  (our own argv)
     wait_for_port(port, process)
-    return Server("mongoeco", f"mongodb://127.0.0.1:{port}/?directConnection=true", port, process, command)
+    return Server(
+        "mongoeco", f"mongodb://127.0.0.1:{port}/?directConnection=true", port, process, command
+    )
 
 
 async def serve_mongo(port: int, path: str) -> None:

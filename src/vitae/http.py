@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import MediaType, Response
-from litestar.openapi.spec import Example
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 
 from vitae.errors import ServiceUnavailableError, VitaeError
 
@@ -41,10 +41,24 @@ def error_response(description: str, status: int, detail: str, key: str) -> Resp
     )
 
 
-UNAUTHORIZED = {401: error_response("Missing, malformed, forged or expired token", 401, "the bearer token has expired", "authorization")}
+UNAUTHORIZED = {
+    401: error_response(
+        "Missing, malformed, forged or expired token",
+        401,
+        "the bearer token has expired",
+        "authorization",
+    )
+}
 NOT_FOUND = error_response("Not found, or not yours", 404, "no such export", "id")
-CONFLICT = error_response("Not allowed in the current state", 409, "the export is already completed", "status")
-UNAVAILABLE = error_response("A backing service is down; retry after the given delay", 503, "the export queue is unavailable; retry shortly", "service")
+CONFLICT = error_response(
+    "Not allowed in the current state", 409, "the export is already completed", "status"
+)
+UNAVAILABLE = error_response(
+    "A backing service is down; retry after the given delay",
+    503,
+    "the export queue is unavailable; retry shortly",
+    "service",
+)
 
 
 def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> Response[ErrorBody]:  # noqa: ARG001

@@ -32,7 +32,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def load_environment() -> dict[str, str]:
     """Merge the sources, strongest first: the process environment, ``.env``, then the file
-    that a running ``vitae dev`` writes so that commands run from the checkout reach it."""
+    that a running ``vitae dev`` writes so that commands run from the checkout reach it.
+    """
     dotenv = read_env_file(Path(".env"))
     data_dir = Path(os.environ.get("VITAE_DATA_DIR") or dotenv.get("VITAE_DATA_DIR") or ".vitae")
     merged = read_env_file(data_dir / DEV_ENV_FILE)

@@ -57,7 +57,9 @@ async def list_templates(state: State) -> list[TemplateRead]:
     description="The signed, expiring links that `fileUrl` gives when files are stored locally.",
     media_type=MediaType.TEXT,
     responses={
-        403: error_response("Tampered or expired link", 403, "the download link has expired", "expires"),
+        403: error_response(
+            "Tampered or expired link", 403, "the download link has expired", "expires"
+        ),
         404: error_response("No such file", 404, "no such file", "key"),
     },
 )

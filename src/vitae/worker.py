@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from saq import CronJob, Worker
@@ -26,6 +29,30 @@ if TYPE_CHECKING:
     from vitae.settings import Settings
 
 log = logging.getLogger("vitae.worker")
+
+
+class VitaeWorker(Worker[WorkerContext]):
+    """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
+    stop waits for running jobs only, not for the longest timer."""
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        async def poll(func: Callable[[int], Awaitable[object]], sleep: int, arg: int) -> None:
+            while not self.event.is_set():
+                try:
+                    await func(arg)
+                except Exception:
+                    log.exception("upkeep task %s failed", func.__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.event.wait(), sleep)
+
+        timers = self.timers
+        loops = [
+            (self.abort, timers["abort"], timers["abort"]),
+            (self.schedule, timers["schedule"], timers["schedule"]),
+            (self.queue.sweep, timers["sweep"], timers["sweep"]),
+            (self.worker_info, timers["worker_info"], timers["worker_info"] + 1),
+        ]
+        return [asyncio.create_task(poll(func, sleep, arg)) for func, sleep, arg in loops]
 
 
 def create_worker(settings: Settings) -> Worker[WorkerContext]:
@@ -53,7 +80,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
             deps.renderer.close()
             db.close_engine(deps.engine)
 
-    return Worker(
+    return VitaeWorker(
         queue,
         functions=[(RENDER_EXPORT, render_export)],
         cron_jobs=[CronJob(reconcile_exports, cron="* * * * *", timeout=60)],
@@ -63,6 +90,8 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         after_process=[after_job],
         timers={"sweep": settings.jobs.sweep_interval},
         shutdown_grace_period_s=settings.jobs.timeout,
+        # Idle dequeues return each second, so a stop never waits on a blocked BLMOVE.
+        dequeue_timeout=1.0,
     )
 
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 from saq import Worker
+
 from conftest import Services, make_settings
 from support import Headers, running_api, running_worker
-
 from vitae.cli import create_user
 from vitae.settings import Settings
 
@@ -21,7 +21,7 @@ type MakeUser = Callable[..., Awaitable[Headers]]
 
 
 @pytest.fixture(scope="session")
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_api(settings) as api:
         yield api
 
@@ -45,8 +45,6 @@ def make_user(settings: Settings) -> MakeUser:
     return make
 
 
-
-
 @pytest.fixture(scope="session")
 def idle_settings(services: Services, data_dir: Path) -> Settings:
     """Settings whose queue no worker consumes: jobs stay where the API put them."""
@@ -54,6 +52,6 @@ def idle_settings(services: Services, data_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def idle_client(idle_settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+async def idle_client(idle_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_api(idle_settings) as api:
         yield api

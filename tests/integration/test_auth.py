@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from vitae.settings import Settings
 
@@ -21,40 +21,50 @@ def token(settings: Settings, **claims: Any) -> str:
     return jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
 
 
-@pytest.mark.parametrize("path", ["/api/exports", "/api/resumes", "/api/templates", "/api/users/me"])
-async def test_missing_token_is_refused_with_a_reason(client: AsyncTestClient[Any], path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/api/exports", "/api/resumes", "/api/templates", "/api/users/me"]
+)
+async def test_missing_token_is_refused_with_a_reason(
+    client: httpx.AsyncClient, path: str
+) -> None:
     response = await client.get(path)
     assert response.status_code == 401
     assert "No JWT token found" in response.json()["detail"]
 
 
-async def test_malformed_token(client: AsyncTestClient[Any]) -> None:
+async def test_malformed_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/exports", headers={"Authorization": "Bearer not.a.jwt"})
     assert response.status_code == 401
     assert response.json()["detail"] == "the bearer token is malformed"
 
 
-async def test_badly_signed_token(client: AsyncTestClient[Any], settings: Settings) -> None:
-    forged = jwt.encode({"sub": "x", "exp": datetime.now(UTC) + timedelta(minutes=5)}, "other-secret-that-is-long-enough-for-hs256", algorithm="HS256")
+async def test_badly_signed_token(client: httpx.AsyncClient, settings: Settings) -> None:
+    forged = jwt.encode(
+        {"sub": "x", "exp": datetime.now(UTC) + timedelta(minutes=5)},
+        "other-secret-that-is-long-enough-for-hs256",
+        algorithm="HS256",
+    )
     response = await client.get("/api/exports", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.json()["detail"] == "the bearer token's signature is invalid"
 
 
-async def test_expired_token(client: AsyncTestClient[Any], settings: Settings) -> None:
+async def test_expired_token(client: httpx.AsyncClient, settings: Settings) -> None:
     expired = token(settings, exp=datetime.now(UTC) - timedelta(seconds=5))
     response = await client.get("/api/exports", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.json()["detail"] == "the bearer token has expired"
 
 
-async def test_token_of_unknown_user(client: AsyncTestClient[Any], settings: Settings) -> None:
-    response = await client.get("/api/exports", headers={"Authorization": f"Bearer {token(settings)}"})
+async def test_token_of_unknown_user(client: httpx.AsyncClient, settings: Settings) -> None:
+    response = await client.get(
+        "/api/exports", headers={"Authorization": f"Bearer {token(settings)}"}
+    )
     assert response.status_code == 401
     assert response.json()["detail"] == "the bearer token's user does not exist"
 
 
-async def test_valid_token_identifies_the_user(client: AsyncTestClient[Any], make_user) -> None:
+async def test_valid_token_identifies_the_user(client: httpx.AsyncClient, make_user) -> None:
     headers = await make_user(credits=3, email="ada@example.com")
     response = await client.get("/api/users/me", headers=headers)
     assert response.status_code == 200
@@ -63,5 +73,5 @@ async def test_valid_token_identifies_the_user(client: AsyncTestClient[Any], mak
 
 
 @pytest.mark.parametrize("path", SECRET_FREE_ROUTES)
-async def test_public_routes_need_no_token(client: AsyncTestClient[Any], path: str) -> None:
+async def test_public_routes_need_no_token(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 200

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
+
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+
 from support import create_resume
 
 
 async def test_crud_round_trip_keeps_unknown_fields(
-    client: AsyncTestClient[Any], make_user, sample_resume: dict[str, Any]
+    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
 ) -> None:
     headers = await make_user()
     content = {**sample_resume, "x-custom": {"kept": True}}
@@ -37,7 +39,9 @@ async def test_crud_round_trip_keeps_unknown_fields(
     assert (await client.get(f"/api/resumes/{resume_id}", headers=headers)).status_code == 404
 
 
-async def test_wrong_type_is_refused_with_the_fields_path(client: AsyncTestClient[Any], make_user) -> None:
+async def test_wrong_type_is_refused_with_the_fields_path(
+    client: httpx.AsyncClient, make_user
+) -> None:
     headers = await make_user()
     response = await client.post(
         "/api/resumes",
@@ -51,7 +55,7 @@ async def test_wrong_type_is_refused_with_the_fields_path(client: AsyncTestClien
     assert "Expected `array | null`, got `str`" in detail["message"]
 
 
-async def test_bad_resume_bodies(client: AsyncTestClient[Any], make_user) -> None:
+async def test_bad_resume_bodies(client: httpx.AsyncClient, make_user) -> None:
     headers = await make_user()
     cases = [
         ({"content": {}}, "title"),
@@ -72,7 +76,7 @@ async def test_bad_resume_bodies(client: AsyncTestClient[Any], make_user) -> Non
     assert "unknown template 'nope'" in response.json()["detail"]
 
 
-async def test_another_users_resume_is_not_found(client: AsyncTestClient[Any], make_user) -> None:
+async def test_another_users_resume_is_not_found(client: httpx.AsyncClient, make_user) -> None:
     owner, stranger = await make_user(), await make_user()
     resume = await create_resume(client, owner, {"basics": {"name": "Owner"}})
     path = f"/api/resumes/{resume['id']}"
@@ -83,7 +87,7 @@ async def test_another_users_resume_is_not_found(client: AsyncTestClient[Any], m
     assert (await client.get(path, headers=owner)).status_code == 200
 
 
-async def test_malformed_resume_id(client: AsyncTestClient[Any], make_user) -> None:
+async def test_malformed_resume_id(client: httpx.AsyncClient, make_user) -> None:
     response = await client.get("/api/resumes/123", headers=await make_user())
     assert response.status_code == 400
     assert response.json()["extra"][0]["key"] == "resume_id"

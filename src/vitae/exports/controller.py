@@ -65,7 +65,7 @@ class ExportController(Controller):
     path = BASE
     tags = ["exports"]  # noqa: RUF012  (Litestar's declared controller style)
     dependencies = {"exports": Provide(provide_export_service, sync_to_thread=False)}  # noqa: RUF012
-    responses = UNAUTHORIZED  # type: ignore[assignment]  # noqa: RUF012
+    responses = UNAUTHORIZED  # type: ignore[assignment]
 
     @post(
         "/",
@@ -77,7 +77,12 @@ class ExportController(Controller):
             "once; follow `statusUrl` (poll) or `eventsUrl` (Server-Sent Events)."
         ),
         responses={
-            400: error_response("Invalid body: the field and the reason are named", 400, "Validation failed for POST /api/exports", "resumeId"),
+            400: error_response(
+                "Invalid body: the field and the reason are named",
+                400,
+                "Validation failed for POST /api/exports",
+                "resumeId",
+            ),
             404: error_response("No such résumé, or not yours", 404, "no such resume", "resumeId"),
             503: UNAVAILABLE,
         },
@@ -145,7 +150,10 @@ class ExportController(Controller):
             request.user.id, status=status, resume_id=resume_id, limit=limit, offset=offset
         )
         return ExportPage(
-            items=[await to_read(e, exports) for e in items], total=total, limit=limit, offset=offset
+            items=[await to_read(e, exports) for e in items],
+            total=total,
+            limit=limit,
+            offset=offset,
         )
 
     @get(

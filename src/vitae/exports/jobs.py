@@ -154,15 +154,19 @@ async def after_job(ctx: WorkerContext) -> None:
     job = ctx.get("job")
     if job is None or job.function != RENDER_EXPORT:
         return
+    error = ctx.get("exception")
+    service = deps_of(ctx).exports()
     if job.status in {Status.FAILED, Status.ABORTED}:
-        error = ctx.get("exception")
         attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
-        await deps_of(ctx).exports().fail(job.key, readable(error, job) + attempts)
+        await service.fail(job.key, readable(error, job) + attempts)
+    elif job.status is Status.QUEUED and error is not None:
+        await service.note_retry(job.key, f"attempt {job.attempts} failed, retrying: {readable(error, job)}")
 
 
 async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:
     """Periodic: an active export whose job is gone is re-enqueued once, or failed if its job
-    ended or it has waited past its deadline; so none stays pending or processing forever."""
+    ended or it has waited past its deadline; so none stays pending or processing forever.
+    """
     deps = deps_of(ctx)
     service = deps.exports()
     settings = deps.settings

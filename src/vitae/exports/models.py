@@ -28,7 +28,8 @@ TERMINAL = (ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED)
 
 class Export(Model):
     """One export. ``version`` grows on every state change; ``file_url`` is the object's
-    permanent location, never a presigned link (those are minted fresh on each read)."""
+    permanent location, never a presigned link (those are minted fresh on each read).
+    """
 
     user_id: ObjectId = Field(key_name="userId")
     resume_id: ObjectId = Field(key_name="resumeId")

@@ -109,7 +109,8 @@ class ExportService:
 
     async def enqueue(self, export: Export) -> None:
         """Put the export's job on the queue; if that fails, the export fails rather than
-        staying ``pending`` forever, and the caller gets a 503 to retry."""
+        staying ``pending`` forever, and the caller gets a 503 to retry.
+        """
         assert self.queue is not None  # noqa: S101  (the API always has a queue)
         kwargs: dict[str, Any] = {
             "exportId": str(export.id),
@@ -122,7 +123,9 @@ class ExportService:
         except (RedisError, OSError) as error:
             log.warning("enqueue of export %s failed: %s", export.id, error)
             await self.fail(export.id, "the export queue was unavailable; request a new export")
-            raise ServiceUnavailableError("the export queue is unavailable; retry shortly") from None
+            raise ServiceUnavailableError(
+                "the export queue is unavailable; retry shortly"
+            ) from None
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
         """The caller's export; another user's is not found."""
@@ -186,7 +189,9 @@ class ExportService:
     async def file_url(self, export: Export) -> str:
         """A fresh, expiring link to a completed export's PDF."""
         if export.status is not ExportStatus.COMPLETED or export.storage_key is None:
-            raise ConflictError(f"the export is {export.status.value}, not completed", field="status")
+            raise ConflictError(
+                f"the export is {export.status.value}, not completed", field="status"
+            )
         assert self.storage is not None  # noqa: S101  (the API always has storage)
         return await self.storage.url(export.storage_key, filename=export.file_name)
 
@@ -207,7 +212,8 @@ class ExportService:
 
     async def start(self, export_id: str, attempt: int) -> Export | None:
         """pending|processing → processing (a retry re-enters processing); ``None`` if the
-        export is gone or already terminal."""
+        export is gone or already terminal.
+        """
         return await self._transition(
             ObjectId(export_id),
             ACTIVE,
@@ -215,7 +221,7 @@ class ExportService:
         )
 
     async def complete(self, export_id: ObjectId, stored: StoredFile) -> Export | None:
-        """processing → completed with the stored file; ``None`` if it was cancelled meanwhile."""
+        """Processing → completed with the stored file; ``None`` if it was cancelled meanwhile."""
         return await self._transition(
             export_id,
             (ExportStatus.PROCESSING,),
@@ -236,6 +242,10 @@ class ExportService:
             ACTIVE,
             {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow()},
         )
+
+    async def note_retry(self, export_id: str, message: str) -> Export | None:
+        """Record why an attempt failed while the export waits for its next one."""
+        return await self._transition(ObjectId(export_id), (ExportStatus.PROCESSING,), {"error": message})
 
     async def stale(self, older_than: timedelta) -> list[Export]:
         """Active exports untouched for ``older_than``: candidates for reconciliation."""

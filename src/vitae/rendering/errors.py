@@ -1,5 +1,7 @@
 """Errors raised while rendering a résumé."""
 
+from typing import Self
+
 
 class RenderError(Exception):
     """A résumé could not be rendered; `message` is one readable line, never a traceback."""
@@ -15,3 +17,7 @@ class UnknownTemplateError(RenderError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown template {name!r}")
         self.name = name
+
+    def __reduce__(self) -> tuple[type[Self], tuple[str]]:
+        # Rebuilt from the name, not from the message that `args` holds.
+        return (type(self), (self.name,))

@@ -101,7 +101,7 @@ def _compiler(templates_dir: Path, name: str) -> tuple[typst.Compiler, TemplateI
 def _json_default(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)  # pyright: ignore[reportUnknownArgumentType]
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, dt.date):  # datetimes too
         return value.isoformat()
     msg = f"{type(value).__name__} is not JSON serializable"
     raise TypeError(msg)

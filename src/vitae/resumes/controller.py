@@ -50,11 +50,14 @@ class ResumeController(Controller):
     path = "/api/resumes"
     tags = ["resumes"]  # noqa: RUF012  (Litestar's declared controller style)
     dependencies = {"resumes": Provide(provide_resume_service, sync_to_thread=False)}  # noqa: RUF012
-    responses = UNAUTHORIZED  # type: ignore[assignment]  # noqa: RUF012
+    responses = UNAUTHORIZED  # type: ignore[assignment]
 
     @post("/", summary="Create a résumé")
     async def create_resume(
-        self, request: AuthedRequest, resumes: NamedDependency[ResumeService], data: JSONBody[ResumeCreate]
+        self,
+        request: AuthedRequest,
+        resumes: NamedDependency[ResumeService],
+        data: JSONBody[ResumeCreate],
     ) -> ResumeRead:
         """Store a JSON Resume document; wrong types are refused with the field's path."""
         resume = await resumes.create(
@@ -75,7 +78,9 @@ class ResumeController(Controller):
     ) -> ResumePage:
         """Your résumés, newest first."""
         items, total = await resumes.list(request.user.id, limit=limit, offset=offset)
-        return ResumePage(items=[to_read(r) for r in items], total=total, limit=limit, offset=offset)
+        return ResumePage(
+            items=[to_read(r) for r in items], total=total, limit=limit, offset=offset
+        )
 
     @get("/{resume_id:str}", summary="Get a résumé", responses={404: NOT_FOUND})
     async def get_resume(

@@ -58,7 +58,11 @@ class ResumeService:
         """The caller's résumés, newest first, and their count."""
         query = Resume.user_id == user_id
         items = await self.engine.find(
-            Resume, query, sort=(Resume.created_at.desc(), Resume.id.desc()), skip=offset, limit=limit
+            Resume,
+            query,
+            sort=(Resume.created_at.desc(), Resume.id.desc()),
+            skip=offset,
+            limit=limit,
         )
         return items, await self.engine.count(Resume, query)
 

@@ -2,7 +2,7 @@
 
 from vitae.storage.base import Storage, StoredFile, export_key
 from vitae.storage.factory import open_storage
-from vitae.storage.local import LocalStorage, LinkSigner
+from vitae.storage.local import LinkSigner, LocalStorage
 from vitae.storage.s3 import S3Storage
 
 __all__ = [

@@ -52,7 +52,9 @@ class VitaeToken(Token):
 def build_jwt_auth(secret: str) -> JWTAuth[User, VitaeToken]:
     """Every route needs a bearer token except health, the OpenAPI docs and signed file links."""
 
-    async def retrieve_user(token: VitaeToken, connection: ASGIConnection[Any, Any, Any, Any]) -> User:
+    async def retrieve_user(
+        token: VitaeToken, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> User:
         engine: AIOEngine = connection.app.state.engine
         user = await UserService(engine).get(token.sub)
         if user is None:

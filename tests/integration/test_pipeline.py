@@ -1,0 +1,216 @@
+"""The worker's promises on real servers: S3 storage, retries with backoff, permanent failure
+with a readable error, idempotent jobs, reconciliation of lost jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+from bson import ObjectId
+import httpx
+from conftest import Services, make_settings
+from saq import Queue
+from support import Headers, create_resume, running_api, running_worker, wait_for_export
+
+from vitae import db
+from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
+from vitae.exports.models import Export, ExportStatus
+from vitae.exports.service import ExportService
+from vitae.rendering import Renderer
+from vitae.settings import Settings
+from vitae.storage import StoredFile, open_storage
+
+
+def s3_settings(services: Services, data_dir: Path, bucket: str, **extra: str) -> Settings:
+    return make_settings(
+        services,
+        data_dir,
+        VITAE_STORAGE="s3",
+        VITAE_S3_BUCKET=bucket,
+        VITAE_QUEUE_NAME=f"s3-{bucket}",
+        **extra,
+    )
+
+
+async def create_bucket(settings: Settings) -> None:
+    session = aioboto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    async with session.client("s3", endpoint_url=settings.s3.endpoint_url) as s3:
+        await s3.create_bucket(Bucket=settings.s3.bucket)
+
+
+async def request_export(client: httpx.AsyncClient, headers: Headers, content: dict[str, Any]) -> str:
+    resume = await create_resume(client, headers, content)
+    response = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()["exportId"]
+
+
+async def test_s3_export_has_a_presigned_link_with_the_owners_name(
+    services: Services, data_dir: Path, make_user, sample_resume: dict[str, Any]
+) -> None:
+    settings = s3_settings(services, data_dir, f"ok-{uuid.uuid4().hex[:8]}")
+    await create_bucket(settings)
+    headers = await make_user(credits=2)
+    async with running_api(settings) as client, running_worker(settings):
+        export_id = await request_export(client, headers, sample_resume)
+        done = await wait_for_export(client, headers, export_id)
+    assert done["status"] == "completed", done
+    url = done["fileUrl"]
+    assert url.startswith(f"{services.s3_endpoint}/{settings.s3.bucket}/exports/")
+    assert f"/{export_id}.pdf?" in url
+    assert "X-Amz-Expires=900" in url
+    async with httpx.AsyncClient() as http:
+        response = await http.get(url)
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF")
+    assert len(response.content) == done["fileSize"]
+    assert response.headers["content-type"] == "application/pdf"
+    assert 'filename="Richard-Hendriks-Resume.pdf"' in response.headers["content-disposition"]
+
+
+async def test_storage_outage_is_retried_with_backoff_then_succeeds(
+    services: Services, data_dir: Path, make_user
+) -> None:
+    settings = s3_settings(services, data_dir, f"late-{uuid.uuid4().hex[:8]}")
+    headers = await make_user()
+    async with running_api(settings) as client, running_worker(settings):
+        export_id = await request_export(client, headers, {"basics": {"name": "Patience"}})
+        # The bucket does not exist yet: the first attempt fails and waits out its backoff.
+        first = await wait_for_export(client, headers, export_id, {"processing"})
+        while "error" not in first:
+            first = await wait_for_export(client, headers, export_id, {"processing"})
+        assert first["attempts"] == 1
+        assert first["error"].startswith("attempt 1 failed, retrying: could not store the PDF")
+        await create_bucket(settings)
+        done = await wait_for_export(client, headers, export_id)
+    assert done["status"] == "completed", done
+    assert done["attempts"] >= 2
+    assert "error" not in done
+
+
+async def test_permanent_failure_ends_failed_with_a_readable_error(
+    services: Services, data_dir: Path, make_user
+) -> None:
+    settings = s3_settings(
+        services, data_dir, f"never-{uuid.uuid4().hex[:8]}", VITAE_JOB_RETRY_DELAY="0.2"
+    )
+    headers = await make_user()
+    async with running_api(settings) as client, running_worker(settings) as worker:
+        export_id = await request_export(client, headers, {"basics": {"name": "Doomed"}})
+        failed = await wait_for_export(client, headers, export_id)
+        assert failed["status"] == "failed"
+        assert failed["attempts"] == 3
+        assert failed["error"].startswith("could not store the PDF:")
+        assert "NoSuchBucket" in failed["error"]
+        assert failed["error"].endswith("(after 3 attempts)")
+        assert "Traceback" not in failed["error"]
+        # The worker survived: the next export (once the bucket exists) completes.
+        await create_bucket(settings)
+        next_id = await request_export(client, headers, {"basics": {"name": "Survivor"}})
+        assert (await wait_for_export(client, headers, next_id))["status"] == "completed"
+        assert not worker.event.is_set()
+
+
+async def worker_deps(settings: Settings) -> WorkerDeps:
+    assert settings.mongodb_url
+    return WorkerDeps(
+        settings=settings,
+        engine=db.open_engine(settings.mongodb_url, settings.mongodb_database),
+        storage=await open_storage(settings),
+        renderer=Renderer(settings.templates_dir, threads=1),
+        queue=Queue.from_url(settings.redis_url or "", name=settings.queue_name),
+    )
+
+
+async def test_job_is_idempotent_and_transitions_are_guarded(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    export_id = await request_export(idle_client, headers, {"basics": {"name": "Twice"}})
+    deps = await worker_deps(idle_settings)
+    exports = deps.exports()
+    try:
+        export = await deps.engine.find_one(Export, Export.id == ObjectId(export_id))
+        assert export is not None
+        kwargs = {
+            "exportId": export_id,
+            "resumeId": str(export.resume_id),
+            "userId": str(export.user_id),
+            "watermarked": True,
+        }
+        first = await render_export({"deps": deps}, **kwargs)  # pyright: ignore[reportArgumentType]
+        done = await exports.get(export.user_id, export_id)
+        second = await render_export({"deps": deps}, **kwargs)  # pyright: ignore[reportArgumentType]
+        again = await exports.get(export.user_id, export_id)
+        # Enqueueing the same export again is a no-op: the job's key is the export id.
+        await exports.enqueue(again)
+        assert await deps.queue.count("queued") == 1
+        # A late failure or a second completion cannot move a finished export.
+        assert await exports.fail(export.id, "late failure") is None
+        stored = StoredFile(key="k", size=1, location="nowhere")
+        assert await exports.complete(export.id, stored) is None
+    finally:
+        await close_deps(deps)
+    assert first["size"] > 0
+    assert second == {"skipped": True}
+    assert done.status is ExportStatus.COMPLETED
+    assert again.version == done.version
+    assert (again.file_size, again.status) == (first["size"], ExportStatus.COMPLETED)
+
+
+async def close_deps(deps: WorkerDeps) -> None:
+    await deps.queue.disconnect()
+    deps.renderer.close()
+    db.close_engine(deps.engine)
+
+
+async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user, redis
+) -> None:
+    headers = await make_user()
+    lost_pending = await request_export(idle_client, headers, {"basics": {"name": "Lost"}})
+    lost_processing = await request_export(idle_client, headers, {"basics": {"name": "Gone"}})
+    await redis.flushdb()  # the queue loses both jobs
+    deps = await worker_deps(idle_settings)
+    exports = deps.exports()
+    await exports.start(lost_processing, attempt=1)
+    # Age both records past the reconciliation threshold.
+    past = {"$set": {"updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)}}
+    await exports.collection.update_many({}, past)
+    try:
+        summary = await reconcile_exports({"deps": deps})  # type: ignore[typeddict-item]
+        job = await deps.queue.job(lost_pending)
+    finally:
+        await close_deps(deps)
+    assert summary == {"requeued": 1, "failed": 1}
+    assert job is not None
+    assert job.status == "queued"
+    gone = (await idle_client.get(f"/api/exports/{lost_processing}", headers=headers)).json()
+    assert gone["status"] == "failed"
+    assert "job was lost" in gone["error"]
+    pending = (await idle_client.get(f"/api/exports/{lost_pending}", headers=headers)).json()
+    assert pending["status"] == "pending"
+
+
+async def test_queue_outage_answers_503_and_leaves_nothing_pending(
+    services: Services, data_dir: Path, make_user
+) -> None:
+    from vitae.embedded import free_port  # noqa: PLC0415
+
+    settings = make_settings(services, data_dir, VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    headers = await make_user()
+    async with running_api(settings) as client:
+        resume = await create_resume(client, headers, {})
+        response = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["detail"] == "the export queue is unavailable; retry shortly"
+        listed = (await client.get("/api/exports", headers=headers)).json()
+    assert [e["status"] for e in listed["items"]] == ["failed"]
+    await asyncio.sleep(0)
