@@ -18,11 +18,7 @@ from vitae.embedded import Server, free_port, start_mongo, start_redis
 from vitae.settings import Settings, settings_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(
-    os.environ.get(
-        "VITAE_SAMPLE_RESUME", ROOT.parent / "shared" / "data" / "jsonresume-sample.resume.json"
-    )
-)
+SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -62,7 +64,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             yield
         finally:
-            await queue.disconnect()
+            # A backing server that is already gone must not hold up or break the shutdown.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await queue.disconnect()
             await storage.close()
             db.close_engine(engine)
 

@@ -127,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
+    from vitae.rendering import RenderError  # noqa: PLC0415
+
     try:
         code: int = args.run(get_settings(), args)
-    except VitaeError as error:
+    except (VitaeError, RenderError) as error:
         print(f"vitae: {error.message}", file=sys.stderr)  # noqa: T201
         return 2
     return code

@@ -26,6 +26,19 @@ def free_port() -> int:
         return port
 
 
+def spawn(
+    command: list[str], *, env: dict[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own session: a terminal's Ctrl-C reaches only the parent, which
+    then stops its children in order (API and worker before the servers they use)."""
+    return subprocess.Popen(  # noqa: S603  (our own argv)
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL if quiet else None,
+        start_new_session=True,
+    )
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Block until the child accepts connections; fail early if it exits."""
     deadline = time.monotonic() + timeout
@@ -63,7 +76,7 @@ class Server:
     def restart(self) -> None:
         """Stop and start again on the same port (for outage tests)."""
         self.stop()
-        self.process = subprocess.Popen(self.command)  # noqa: S603  (our own argv)
+        self.process = spawn(self.command)
         wait_for_port(self.port, self.process)
 
 
@@ -99,7 +112,7 @@ def start_redis(
         command += ["--dir", str(data_dir), "--appendonly", "yes"]
     else:
         command += ["--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  (our own argv)
+    process = spawn(command, quiet=True)
     wait_for_port(port, process)
     return Server("valkey", f"redis://127.0.0.1:{port}/0", port, process, command)
 

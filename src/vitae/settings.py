@@ -75,6 +75,7 @@ class S3Settings:
 
     bucket: str
     endpoint_url: str | None
+    public_endpoint_url: str | None
     region: str
     access_key_id: str | None
     secret_access_key: str | None
@@ -147,6 +148,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         s3=S3Settings(
             bucket=read.str("S3_BUCKET", "vitae-exports") or "vitae-exports",
             endpoint_url=read.str("S3_ENDPOINT_URL"),
+            public_endpoint_url=read.str("S3_PUBLIC_ENDPOINT_URL"),
             region=read.str("S3_REGION", "us-east-1") or "us-east-1",
             access_key_id=read.str("S3_ACCESS_KEY_ID"),
             secret_access_key=read.str("S3_SECRET_ACCESS_KEY"),

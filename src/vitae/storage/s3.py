@@ -30,6 +30,7 @@ class S3Storage:
         self.expiry = expiry
         self._stack = AsyncExitStack()
         self._client: Any = None
+        self._signer: Any = None
 
     async def open(self) -> None:
         """Open the client (path-style addressing and SigV4, as MinIO and moto need)."""
@@ -48,6 +49,14 @@ class S3Storage:
         self._client = await self._stack.enter_async_context(
             session.client("s3", endpoint_url=self.settings.endpoint_url, config=config)
         )
+        # Links are signed for the host that clients will reach, which inside a container
+        # network differs from the one the service uploads to. Signing needs no connection.
+        public = self.settings.public_endpoint_url
+        self._signer = self._client
+        if public and public != self.settings.endpoint_url:
+            self._signer = await self._stack.enter_async_context(
+                session.client("s3", endpoint_url=public, config=config)
+            )
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if it is missing (dev and tests; production creates it beforehand)."""
@@ -68,7 +77,7 @@ class S3Storage:
 
     async def url(self, key: str, *, filename: str) -> str:
         """A presigned GET that expires after the configured time."""
-        url: str = await self._client.generate_presigned_url(
+        url: str = await self._signer.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.settings.bucket,

@@ -19,12 +19,7 @@ from vitae.rendering import (
     render_pdf,
 )
 
-SAMPLE = Path(
-    os.environ.get(
-        "VITAE_SAMPLE_RESUME",
-        Path(__file__).parents[4] / "shared" / "data" / "jsonresume-sample.resume.json",
-    )
-)
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
 TEMPLATES = ["classic", "sidebar"]
 WATERMARK = "Created with Vitae"
 # The sample has no certificates; one is added so that every section of the schema is shown.

@@ -1,0 +1,325 @@
+"""The service as separate OS processes (`vitae api`, `vitae worker`, `vitae users create`,
+`vitae dev`), driven over HTTP only, as an operator would run it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from pypdf import PdfReader
+
+from conftest import Services, env_for
+from vitae.embedded import free_port, wait_for_port
+from vitae.settings import read_env_file
+
+VITAE = [sys.executable, "-m", "vitae"]
+STOP_TIMEOUT = 40.0
+
+
+def bare_environ(**extra: str) -> dict[str, str]:
+    """The test's environment without any ``VITAE_*`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The end of a process's log, for assertion messages."""
+    if not path.exists():
+        return "<no log>"
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+@dataclasses.dataclass
+class Proc:
+    """A child process whose output goes to a log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
+        """Send ``signum`` and wait; a process that lingers is killed (and the test fails)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"{self.name} ignored {signum.name} for {timeout} s:\n{tail(self.log)}")
+        return self.process.returncode
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603  (our own command line)
+            [*VITAE, *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Proc(name, process, log)
+
+
+def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
+    """Run ``vitae users create``; the last line of its output is the bearer token."""
+    result = subprocess.run(  # noqa: S603  (our own command line)
+        [*VITAE, "users", "create", "--email", email, *more],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    assert email in result.stdout
+    token = lines[-1].strip()
+    assert token.count(".") == 2, result.stdout  # a JWT
+    return token
+
+
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
+def descendants(pid: int) -> set[int]:
+    """The ids of every live process below ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+async def export_once(
+    client: httpx.AsyncClient, headers: dict[str, str], resume: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """Create a résumé, export it, poll until done (30 s), and download the file."""
+    response = await client.post(
+        "/api/resumes", json={"title": "CV", "content": resume}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    response = await client.post(
+        "/api/exports", json={"resumeId": response.json()["id"]}, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    status_url = response.headers["location"]
+
+    deadline = time.monotonic() + 30
+    while True:
+        response = await client.get(status_url, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in {"completed", "failed", "cancelled"}:
+            break
+        assert time.monotonic() < deadline, f"export stuck at {body}"
+        await asyncio.sleep(0.1)
+    assert body["status"] == "completed", body
+
+    pdf = await client.get(body["fileUrl"])
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert len(pdf.content) == body["fileSize"]
+    return body, pdf.content
+
+
+@dataclasses.dataclass
+class Stack:
+    """``vitae api`` and ``vitae worker`` as separate processes."""
+
+    base_url: str
+    env: dict[str, str]
+    cwd: Path
+
+
+@pytest.fixture
+def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    port = free_port()
+    env = bare_environ(
+        **env_for(
+            services,
+            tmp_path / "data",
+            VITAE_PORT=str(port),
+            VITAE_MONGODB_DATABASE="vitae_proc",
+            VITAE_QUEUE_NAME="proc",
+        )
+    )
+    api = spawn("api", ["api"], env, cwd, tmp_path)
+    worker = spawn("worker", ["worker"], env, cwd, tmp_path)
+    try:
+        try:
+            wait_for_port(port, api.process, timeout=30)
+        except (RuntimeError, TimeoutError) as error:
+            pytest.fail(f"vitae api did not start: {error}\n{tail(api.log)}")
+        assert worker.process.poll() is None, tail(worker.log)
+        yield Stack(f"http://127.0.0.1:{port}", env, cwd)
+    finally:
+        codes = {proc.name: proc.stop() for proc in (api, worker)}
+    # A graceful shutdown on SIGTERM exits with status 0.
+    assert codes == {"api": 0, "worker": 0}, (
+        f"{codes}\n--- api ---\n{tail(api.log)}\n--- worker ---\n{tail(worker.log)}"
+    )
+    assert not accepts_connections(port)
+
+
+@pytest.mark.slow
+async def test_api_and_worker_processes_export_a_watermarked_pdf(
+    stack: Stack, sample_resume: dict[str, Any]
+) -> None:
+    token = create_user_token(stack.env, stack.cwd, "someone@example.com", "--credits", "0")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+        me = await client.get("/api/users/me", headers=headers)
+        assert me.status_code == 200, me.text
+        assert me.json()["email"] == "someone@example.com"
+
+        body, pdf = await export_once(client, headers, sample_resume)
+        assert body["watermarked"] is True
+        assert body["fileUrl"].startswith(f"{stack.base_url}/files/")
+        text = pdf_text(pdf)
+        assert "Richard Hendriks" in text
+        assert "CEO/President" in text
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_service_commands_refuse_to_start_without_their_urls(
+    tmp_path: Path, command: str
+) -> None:
+    env = bare_environ(
+        VITAE_DATA_DIR=str(tmp_path / "data"),
+        VITAE_JWT_SECRET="test-secret-of-sufficient-length-for-hs256",
+        VITAE_PORT=str(free_port()),
+    )
+    result = subprocess.run(  # noqa: S603  (our own command line)
+        [*VITAE, command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "VITAE_REDIS_URL" in result.stderr
+    assert "VITAE_MONGODB_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def dev_environ(data_dir: Path, port: int) -> dict[str, str]:
+    return bare_environ(VITAE_DATA_DIR=str(data_dir), VITAE_PORT=str(port))
+
+
+def start_dev(data_dir: Path, cwd: Path, port: int, logs: Path, name: str) -> Proc:
+    dev = spawn(name, ["dev"], dev_environ(data_dir, port), cwd, logs)
+    try:
+        wait_for_port(port, dev.process, timeout=45)
+    except (RuntimeError, TimeoutError) as error:
+        dev.stop(signal.SIGINT)
+        pytest.fail(f"vitae dev did not start: {error}\n{tail(dev.log)}")
+    return dev
+
+
+@pytest.mark.slow
+async def test_dev_runs_everything_on_a_bare_config_and_keeps_data(
+    tmp_path: Path, sample_resume: dict[str, Any]
+) -> None:
+    cwd = tmp_path / "checkout"
+    cwd.mkdir()
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+
+    dev = start_dev(data_dir, cwd, port, tmp_path, "dev")
+    try:
+        state = read_env_file(data_dir / "dev.env")
+        redis_port = port_of(state["VITAE_REDIS_URL"])
+        mongo_port = port_of(state["VITAE_MONGODB_URL"])
+        log = dev.log.read_text(encoding="utf-8")
+        assert "started embedded Valkey" in log, log
+        assert "started embedded MongoDB-wire store" in log, log
+        assert accepts_connections(redis_port)
+        assert accepts_connections(mongo_port)
+
+        # A command run from the checkout, with no URL, finds the running instance.
+        token = create_user_token(dev_environ(data_dir, port), cwd, "dev@example.com")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            health = await client.get("/health")
+            assert health.status_code == 200, health.text
+            me = await client.get("/api/users/me", headers=headers)
+            assert me.status_code == 200, me.text
+            assert me.json()["email"] == "dev@example.com"
+            body, pdf = await export_once(client, headers, sample_resume)
+            assert body["watermarked"] is True
+            assert "Richard Hendriks" in pdf_text(pdf)
+        children = descendants(dev.process.pid)
+        assert len(children) >= 4, children  # valkey, mongo store, api, worker
+    finally:
+        code = dev.stop(signal.SIGINT)
+
+    assert code == 0, tail(dev.log)
+    for name, server_port in (("valkey", redis_port), ("mongo", mongo_port), ("api", port)):
+        assert not accepts_connections(server_port), f"{name} still listens on {server_port}"
+    assert not [pid for pid in children if alive(pid)], tail(dev.log)
+    assert not (data_dir / "dev.env").exists()
+
+    # Data survives a restart: the same data dir, the same signing secret, the same user.
+    port = free_port()
+    again = start_dev(data_dir, cwd, port, tmp_path, "dev-again")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            me = await client.get("/api/users/me", headers=headers)
+            assert me.status_code == 200, me.text
+            assert me.json()["email"] == "dev@example.com"
+    finally:
+        code = again.stop(signal.SIGINT)
+    assert code == 0, tail(again.log)

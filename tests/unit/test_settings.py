@@ -1,0 +1,171 @@
+"""Settings from ``VITAE_*`` variables, ``.env`` and the dev state file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vitae.errors import ConfigurationError
+from vitae.settings import load_environment, settings_from_env
+
+
+@pytest.fixture
+def bare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No ``VITAE_*`` variable in the environment, and an empty working directory."""
+    for name in list(os.environ):
+        if name.startswith("VITAE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_defaults(bare: Path) -> None:
+    settings = settings_from_env({})
+    assert settings.port == 8000
+    assert settings.host == "127.0.0.1"
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.storage == "local"
+    assert settings.paid_export_threshold == 1
+    assert settings.url_expiry == 900
+    assert settings.jobs.attempts == 3
+    assert settings.jobs.timeout == 30
+    assert settings.jobs.retry_delay == 1.0
+    assert settings.queue_name == "exports"
+    assert settings.mongodb_database == "vitae"
+    assert (settings.redis_url, settings.mongodb_url, settings.jwt_secret) == (None, None, None)
+    assert settings.data_dir == bare / ".vitae"
+    assert settings.data_dir.is_absolute()
+    assert (settings.templates_dir / "classic").is_dir()
+
+
+def test_values_are_read_and_blank_ones_fall_back_to_defaults(bare: Path) -> None:
+    settings = settings_from_env(
+        {
+            "VITAE_PORT": "9001",
+            "VITAE_HOST": "0.0.0.0",
+            "VITAE_PUBLIC_URL": "https://cv.example.com/",
+            "VITAE_STORAGE": "s3",
+            "VITAE_S3_BUCKET": "pdfs",
+            "VITAE_JOB_RETRY_DELAY": "0.5",
+            "VITAE_PAID_EXPORT_THRESHOLD": "  ",
+            "VITAE_REDIS_URL": "",
+        }
+    )
+    assert settings.port == 9001
+    assert settings.host == "0.0.0.0"
+    assert settings.public_url == "https://cv.example.com"
+    assert settings.storage == "s3"
+    assert settings.s3.bucket == "pdfs"
+    assert settings.jobs.retry_delay == 0.5
+    assert settings.paid_export_threshold == 1
+    assert settings.redis_url is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("VITAE_PORT", "eighty", "must be an integer"),
+        ("VITAE_JOB_ATTEMPTS", "3.5", "must be an integer"),
+        ("VITAE_URL_EXPIRY", "15m", "must be an integer"),
+        ("VITAE_PAID_EXPORT_THRESHOLD", "one", "must be an integer"),
+        ("VITAE_JOB_RETRY_DELAY", "soon", "must be a number"),
+    ],
+)
+def test_a_malformed_number_names_the_variable(
+    bare: Path, name: str, value: str, words: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings_from_env({name: value})
+    assert name in raised.value.message
+    assert repr(value) in raised.value.message
+    assert words in raised.value.message
+
+
+def test_unknown_storage_backend_is_refused(bare: Path) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings_from_env({"VITAE_STORAGE": "ftp"})
+    assert "VITAE_STORAGE" in raised.value.message
+    assert "'ftp'" in raised.value.message
+
+
+def test_require_names_every_missing_variable(bare: Path) -> None:
+    settings = settings_from_env({"VITAE_REDIS_URL": "redis://localhost:6379/0"})
+    with pytest.raises(ConfigurationError) as raised:
+        settings.require("redis_url", "mongodb_url", "jwt_secret")
+    message = raised.value.message
+    assert "VITAE_MONGODB_URL" in message
+    assert "VITAE_JWT_SECRET" in message
+    assert "VITAE_REDIS_URL" not in message
+
+    settings.require("redis_url")  # present: no error
+    with pytest.raises(ConfigurationError, match="VITAE_REDIS_URL, VITAE_MONGODB_URL"):
+        settings_from_env({}).require("redis_url", "mongodb_url")
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_precedence_environment_then_dotenv_then_dev_state(
+    bare: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(
+        bare / ".env",
+        "# a comment\n"
+        "\n"
+        "VITAE_DATA_DIR=state\n"
+        "VITAE_PORT=2002\n"
+        "VITAE_QUEUE_NAME='from-dotenv'\n"
+        'VITAE_JWT_SECRET="dotenv-secret"\n'
+        "not a setting\n",
+    )
+    write(
+        bare / "state" / "dev.env",
+        "VITAE_PORT=3003\n"
+        "VITAE_QUEUE_NAME=from-dev-state\n"
+        "VITAE_REDIS_URL=redis://127.0.0.1:6390/0\n"
+        "VITAE_JWT_SECRET=dev-secret\n",
+    )
+    monkeypatch.setenv("VITAE_PORT", "1001")
+    monkeypatch.setenv("NOT_VITAE", "ignored")
+
+    env = load_environment()
+    assert env["VITAE_PORT"] == "1001"  # the process environment wins
+    assert env["VITAE_QUEUE_NAME"] == "from-dotenv"  # then .env (quotes stripped)
+    assert env["VITAE_JWT_SECRET"] == "dotenv-secret"
+    assert env["VITAE_REDIS_URL"] == "redis://127.0.0.1:6390/0"  # then the dev state file
+    assert "NOT_VITAE" not in env
+    assert all(name.startswith("VITAE_") for name in env)
+
+    settings = settings_from_env(env)
+    assert settings.port == 1001
+    assert settings.queue_name == "from-dotenv"
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"
+    assert settings.data_dir == bare / "state"
+
+    monkeypatch.delenv("VITAE_PORT")
+    assert load_environment()["VITAE_PORT"] == "2002"
+    (bare / ".env").unlink()
+    env = load_environment()
+    # Without .env the data dir is the default one, whose (absent) state file gives nothing.
+    assert env == {}
+
+
+def test_the_environments_data_dir_locates_the_dev_state_file(
+    bare: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(bare / ".env", "VITAE_DATA_DIR=from-dotenv\n")
+    write(bare / "from-dotenv" / "dev.env", "VITAE_MONGODB_URL=mongodb://dotenv-dir\n")
+    write(bare / "elsewhere" / "dev.env", "VITAE_MONGODB_URL=mongodb://env-dir\n")
+    monkeypatch.setenv("VITAE_DATA_DIR", str(bare / "elsewhere"))
+    assert load_environment()["VITAE_MONGODB_URL"] == "mongodb://env-dir"
+    monkeypatch.delenv("VITAE_DATA_DIR")
+    assert load_environment()["VITAE_MONGODB_URL"] == "mongodb://dotenv-dir"
+
+
+def test_default_data_dir_state_file_is_read(bare: Path) -> None:
+    write(bare / ".vitae" / "dev.env", "VITAE_REDIS_URL=redis://127.0.0.1:7000/0\n")
+    assert load_environment() == {"VITAE_REDIS_URL": "redis://127.0.0.1:7000/0"}
