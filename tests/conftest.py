@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,7 @@ async def redis(services: Services) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture(autouse=True)
-async def clean_state(services: Services, redis: Redis) -> AsyncIterator[None]:
+async def clean_state(services: Services, redis: Redis) -> None:
     """Each test starts with empty collections and an empty Redis."""
     from motor.motor_asyncio import AsyncIOMotorClient  # noqa: PLC0415
 
@@ -96,7 +95,6 @@ async def clean_state(services: Services, redis: Redis) -> AsyncIterator[None]:
             await client[name][collection].delete_many({})
     client.close()
     await redis.flushdb()
-    yield
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,9 @@ async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """
     port = free_port()
     settings = dataclasses.replace(settings, port=port, public_url=f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 20
@@ -78,7 +80,7 @@ async def wait_for_export(
     headers: Headers,
     export_id: str,
     statuses: set[str] = TERMINAL,
-    timeout: float = 30.0,
+    timeout: float = 30.0,  # noqa: ASYNC109  (a deadline for polling, not a cancel scope)
 ) -> dict[str, Any]:
     """Poll ``GET /api/exports/{id}`` (as the product story's client does) until a status."""
     deadline = time.monotonic() + timeout

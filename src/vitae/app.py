@@ -32,7 +32,7 @@ from vitae.users.controller import me
 from vitae.users.models import User
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
 MODELS = (User, Resume, Export)
 log = logging.getLogger("vitae")
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncGenerator[None]:
         assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
         engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
         queue = open_queue(settings)
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Vitae",
             version="0.1.0",
-            description="Asynchronous résumé-to-PDF exports. Every `/api` route needs a bearer JWT.",
+            description="Asynchronous résumé-to-PDF exports. `/api` routes need a bearer JWT.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),

@@ -48,7 +48,9 @@ def _dev(_settings: Settings, _args: argparse.Namespace) -> int:
     return run_dev()
 
 
-async def create_user(settings: Settings, email: str, name: str, credits: int) -> tuple[str, str]:
+async def create_user(
+    settings: Settings, email: str, name: str, credit_balance: int
+) -> tuple[str, str]:
     """Create a user in the configured database; returns its id and a bearer token."""
     from vitae import db  # noqa: PLC0415
     from vitae.users import User, UserService, issue_token  # noqa: PLC0415
@@ -59,7 +61,7 @@ async def create_user(settings: Settings, email: str, name: str, credits: int) -
     engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
     try:
         await db.prepare(engine, (User,))
-        user = await UserService(engine).create(email, name=name, credits=credits)
+        user = await UserService(engine).create(email, name=name, credit_balance=credit_balance)
     finally:
         db.close_engine(engine)
     token = issue_token(

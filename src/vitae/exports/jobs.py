@@ -23,7 +23,7 @@ from vitae.storage import export_key
 from vitae.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
     from odmantic import AIOEngine
     from saq import Job, Queue
@@ -67,7 +67,7 @@ def deps_of(ctx: WorkerContext) -> WorkerDeps:
 
 
 @contextlib.asynccontextmanager
-async def heartbeat(job: Job, interval: float) -> AsyncIterator[None]:
+async def heartbeat(job: Job, interval: float) -> AsyncGenerator[None]:
     """Touch the job while work goes on, so that only a dead worker's job looks stuck."""
 
     async def beat() -> None:
@@ -160,7 +160,9 @@ async def after_job(ctx: WorkerContext) -> None:
         attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
         await service.fail(job.key, readable(error, job) + attempts)
     elif job.status is Status.QUEUED and error is not None:
-        await service.note_retry(job.key, f"attempt {job.attempts} failed, retrying: {readable(error, job)}")
+        await service.note_retry(
+            job.key, f"attempt {job.attempts} failed, retrying: {readable(error, job)}"
+        )
 
 
 async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:

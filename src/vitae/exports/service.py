@@ -46,7 +46,7 @@ class ExportRequest:
 
 
 def download_name(person: str) -> str:
-    """``Richard Hendriks`` → ``Richard-Hendriks-Resume.pdf``; non-Latin names keep their letters."""
+    """``Richard Hendriks`` → ``Richard-Hendriks-Resume.pdf``; any script's letters are kept."""
     normalized = unicodedata.normalize("NFKC", person).strip()
     words = re.findall(r"\w+", normalized)
     stem = "-".join(words[:6]) if words else ""
@@ -95,7 +95,7 @@ class ExportService:
                 field="template",
             )
         name = str((resume.content.get("basics") or {}).get("name") or user.name)
-        export = Export(
+        export = Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user.id,
             resume_id=resume.id,
             template=template,
@@ -245,7 +245,9 @@ class ExportService:
 
     async def note_retry(self, export_id: str, message: str) -> Export | None:
         """Record why an attempt failed while the export waits for its next one."""
-        return await self._transition(ObjectId(export_id), (ExportStatus.PROCESSING,), {"error": message})
+        return await self._transition(
+            ObjectId(export_id), (ExportStatus.PROCESSING,), {"error": message}
+        )
 
     async def stale(self, older_than: timedelta) -> list[Export]:
         """Active exports untouched for ``older_than``: candidates for reconciliation."""

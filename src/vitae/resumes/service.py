@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from odmantic.query import desc
 
 from vitae.errors import InvalidRequestError, NotFoundError
 from vitae.resumes.models import Resume
@@ -19,7 +20,7 @@ type OnDelete = Callable[[ObjectId], Awaitable[int]]
 
 
 class ResumeService:
-    """CRUD on ``resumes``; ``on_delete`` runs after a deletion (it cancels the résumé's exports)."""
+    """CRUD on ``resumes``; ``on_delete`` cancels a deleted résumé's exports."""
 
     def __init__(self, engine: AIOEngine, *, templates: Iterable[str], on_delete: OnDelete) -> None:
         self.engine = engine
@@ -38,7 +39,7 @@ class ResumeService:
         self, user_id: ObjectId, *, title: str, content: dict[str, Any], template: str
     ) -> Resume:
         """Store a new résumé."""
-        resume = Resume(
+        resume = Resume(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user_id, title=title, content=content, template=self._check_template(template)
         )
         return await self.engine.save(resume)
@@ -60,7 +61,7 @@ class ResumeService:
         items = await self.engine.find(
             Resume,
             query,
-            sort=(Resume.created_at.desc(), Resume.id.desc()),
+            sort=(desc(Resume.created_at), desc(Resume.id)),
             skip=offset,
             limit=limit,
         )

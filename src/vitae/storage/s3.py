@@ -46,17 +46,16 @@ class S3Storage:
             connect_timeout=5,
             read_timeout=15,
         )
-        self._client = await self._stack.enter_async_context(
-            session.client("s3", endpoint_url=self.settings.endpoint_url, config=config)
-        )
+        # aioboto3's client factory is untyped; its result is an async context manager.
+        client: Any = session.client("s3", endpoint_url=self.settings.endpoint_url, config=config)
+        self._client = await self._stack.enter_async_context(client)
         # Links are signed for the host that clients will reach, which inside a container
         # network differs from the one the service uploads to. Signing needs no connection.
         public = self.settings.public_endpoint_url
         self._signer = self._client
         if public and public != self.settings.endpoint_url:
-            self._signer = await self._stack.enter_async_context(
-                session.client("s3", endpoint_url=public, config=config)
-            )
+            signer: Any = session.client("s3", endpoint_url=public, config=config)
+            self._signer = await self._stack.enter_async_context(signer)
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if it is missing (dev and tests; production creates it beforehand)."""

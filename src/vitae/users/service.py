@@ -29,14 +29,16 @@ class UserService:
     def __init__(self, engine: AIOEngine) -> None:
         self.engine = engine
 
-    async def create(self, email: str, *, name: str = "", credits: int = 0) -> User:
+    async def create(self, email: str, *, name: str = "", credit_balance: int = 0) -> User:
         """Create a user; the email must be new."""
         email = email.strip().lower()
         if "@" not in email:
             raise InvalidRequestError(f"not an email address: {email!r}", field="email")
-        if credits < 0:
+        if credit_balance < 0:
             raise InvalidRequestError("credits cannot be negative", field="credits")
-        user = User(email=email, name=name or email.split("@", 1)[0], credit_balance=credits)
+        user = User(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
+            email=email, name=name or email.split("@", 1)[0], credit_balance=credit_balance
+        )
         try:
             return await self.engine.save(user)
         except DuplicateKeyError:
