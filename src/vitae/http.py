@@ -41,24 +41,35 @@ def error_response(description: str, status: int, detail: str, key: str) -> Resp
     )
 
 
-UNAUTHORIZED = {
+ERRORS = {
+    400: error_response(
+        "Invalid input: the field and the reason are named",
+        400,
+        "Validation failed for POST /api/exports",
+        "resumeId",
+    ),
     401: error_response(
         "Missing, malformed, forged or expired token",
         401,
         "the bearer token has expired",
         "authorization",
-    )
+    ),
+    404: error_response("Not found, or not yours", 404, "no such export", "id"),
+    409: error_response(
+        "Not allowed in the current state", 409, "the export is already completed", "status"
+    ),
+    503: error_response(
+        "A backing service is down; retry after `Retry-After` seconds",
+        503,
+        "the export queue is unavailable; retry shortly",
+        "service",
+    ),
 }
-NOT_FOUND = error_response("Not found, or not yours", 404, "no such export", "id")
-CONFLICT = error_response(
-    "Not allowed in the current state", 409, "the export is already completed", "status"
-)
-UNAVAILABLE = error_response(
-    "A backing service is down; retry after the given delay",
-    503,
-    "the export queue is unavailable; retry shortly",
-    "service",
-)
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """The documented error responses of an authenticated route: 401 plus ``codes``."""
+    return {code: ERRORS[code] for code in sorted({401, *codes})}
 
 
 def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> Response[ErrorBody]:  # noqa: ARG001

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
 from vitae.errors import NotFoundError
-from vitae.http import error_response
+from vitae.http import error_response, errors
 from vitae.rendering import TemplateInfo
 from vitae.storage import LocalStorage
 from vitae.storage.local import FILES_PATH
@@ -38,7 +38,7 @@ async def health() -> Health:
     return Health()
 
 
-@get("/api/templates", tags=["templates"], summary="List templates")
+@get("/api/templates", tags=["templates"], summary="List templates", responses=errors())
 async def list_templates(state: State) -> list[TemplateRead]:
     """The templates and the options each accepts."""
     templates: list[TemplateInfo] = state.templates

@@ -223,3 +223,32 @@ async def test_queue_outage_answers_503_and_leaves_nothing_pending(
         listed = (await client.get("/api/exports", headers=headers)).json()
     assert [e["status"] for e in listed["items"]] == ["failed"]
     await asyncio.sleep(0)
+
+
+async def test_a_dead_workers_job_is_swept_and_retried(
+    services: Services, data_dir: Path, make_user
+) -> None:
+    """A worker that takes a job and dies leaves it active without heartbeats; another
+    worker's sweep hands it back to the queue and the export completes on the next attempt."""
+    settings = make_settings(
+        services,
+        data_dir,
+        VITAE_QUEUE_NAME="sweep",
+        VITAE_JOB_HEARTBEAT="1",
+        VITAE_SWEEP_INTERVAL="1",
+    )
+    headers = await make_user()
+    async with running_api(settings) as client:
+        export_id = await request_export(client, headers, {"basics": {"name": "Phoenix"}})
+        # The dead worker: it dequeues the job and marks it active, then never beats again.
+        queue = Queue.from_url(settings.redis_url or "", name=settings.queue_name)
+        job = await queue.dequeue()
+        assert job is not None
+        assert job.key == export_id
+        job.attempts += 1
+        await job.update(status="active")
+        await queue.disconnect()
+        async with running_worker(settings):
+            done = await wait_for_export(client, headers, export_id, timeout=30)
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 2

@@ -23,7 +23,7 @@ from vitae.exports.schemas import (
     ExportRead,
 )
 from vitae.exports.service import ExportRequest, ExportService
-from vitae.http import CONFLICT, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE, error_response
+from vitae.http import ERRORS, error_response, errors
 from vitae.timeutil import as_utc
 from vitae.users.models import User
 
@@ -65,7 +65,6 @@ class ExportController(Controller):
     path = BASE
     tags = ["exports"]  # noqa: RUF012  (Litestar's declared controller style)
     dependencies = {"exports": Provide(provide_export_service, sync_to_thread=False)}  # noqa: RUF012
-    responses = UNAUTHORIZED  # type: ignore[assignment]
 
     @post(
         "/",
@@ -84,7 +83,8 @@ class ExportController(Controller):
                 "resumeId",
             ),
             404: error_response("No such résumé, or not yours", 404, "no such resume", "resumeId"),
-            503: UNAVAILABLE,
+            401: ERRORS[401],
+            503: ERRORS[503],
         },
     )
     async def create_export(
@@ -133,6 +133,7 @@ class ExportController(Controller):
         "/",
         summary="List your exports",
         description="Newest first, paginated, optionally filtered by status and résumé.",
+        responses=errors(400),
     )
     async def list_exports(
         self,
@@ -160,7 +161,7 @@ class ExportController(Controller):
         "/{export_id:str}",
         summary="Get an export's status",
         description="`fileUrl` (fresh, expiring) and `fileSize` once completed; `error` if failed.",
-        responses={404: NOT_FOUND},
+        responses=errors(400, 404),
     )
     async def get_export(
         self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId
@@ -173,7 +174,7 @@ class ExportController(Controller):
         summary="Download a completed export",
         description="Redirects (302) to a fresh, expiring link to the PDF.",
         status_code=HTTP_302_FOUND,
-        responses={404: NOT_FOUND, 409: CONFLICT},
+        responses=errors(400, 404, 409),
     )
     async def download_export(
         self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId
@@ -187,7 +188,7 @@ class ExportController(Controller):
         status_code=200,
         summary="Cancel an export",
         description="Cancels a pending or processing export; a finished one answers 409.",
-        responses={404: NOT_FOUND, 409: CONFLICT},
+        responses=errors(400, 404, 409),
     )
     async def cancel_export(
         self, request: AuthedRequest, exports: NamedDependency[ExportService], export_id: ExportId

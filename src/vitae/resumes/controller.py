@@ -11,7 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.security.jwt import Token
 
 from vitae.exports.schemas import OBJECT_ID_PATTERN
-from vitae.http import NOT_FOUND, UNAUTHORIZED
+from vitae.http import errors
 from vitae.resumes.deps import provide_resume_service
 from vitae.resumes.models import Resume
 from vitae.resumes.schemas import ResumeCreate, ResumePage, ResumeRead, ResumeUpdate
@@ -50,9 +50,8 @@ class ResumeController(Controller):
     path = "/api/resumes"
     tags = ["resumes"]  # noqa: RUF012  (Litestar's declared controller style)
     dependencies = {"resumes": Provide(provide_resume_service, sync_to_thread=False)}  # noqa: RUF012
-    responses = UNAUTHORIZED  # type: ignore[assignment]
 
-    @post("/", summary="Create a résumé")
+    @post("/", summary="Create a résumé", responses=errors(400))
     async def create_resume(
         self,
         request: AuthedRequest,
@@ -68,7 +67,7 @@ class ResumeController(Controller):
         )
         return to_read(resume)
 
-    @get("/", summary="List your résumés")
+    @get("/", summary="List your résumés", responses=errors(400))
     async def list_resumes(
         self,
         request: AuthedRequest,
@@ -82,14 +81,14 @@ class ResumeController(Controller):
             items=[to_read(r) for r in items], total=total, limit=limit, offset=offset
         )
 
-    @get("/{resume_id:str}", summary="Get a résumé", responses={404: NOT_FOUND})
+    @get("/{resume_id:str}", summary="Get a résumé", responses=errors(400, 404))
     async def get_resume(
         self, request: AuthedRequest, resumes: NamedDependency[ResumeService], resume_id: ResumeId
     ) -> ResumeRead:
         """One of your résumés."""
         return to_read(await resumes.get(request.user.id, resume_id))
 
-    @patch("/{resume_id:str}", summary="Update a résumé", responses={404: NOT_FOUND})
+    @patch("/{resume_id:str}", summary="Update a résumé", responses=errors(400, 404))
     async def update_resume(
         self,
         request: AuthedRequest,
@@ -111,7 +110,7 @@ class ResumeController(Controller):
         "/{resume_id:str}",
         summary="Delete a résumé",
         description="Also cancels the résumé's pending and processing exports.",
-        responses={404: NOT_FOUND},
+        responses=errors(400, 404),
     )
     async def delete_resume(
         self, request: AuthedRequest, resumes: NamedDependency[ResumeService], resume_id: ResumeId

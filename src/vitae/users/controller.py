@@ -7,7 +7,7 @@ from litestar import Request, get
 from litestar.datastructures import State
 from litestar.security.jwt import Token
 
-from vitae.http import UNAUTHORIZED
+from vitae.http import errors
 from vitae.users.models import User
 
 
@@ -20,7 +20,7 @@ class Me(msgspec.Struct, rename="camel", kw_only=True):
     credit_balance: int
 
 
-@get("/api/users/me", tags=["users"], summary="Who am I", responses=UNAUTHORIZED)
+@get("/api/users/me", tags=["users"], summary="Who am I", responses=errors())
 async def me(request: Request[User, Token, State]) -> Me:
     """The caller's account and credit balance."""
     user = request.user
