@@ -1,7 +1,6 @@
 import asyncio
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, cast
 
