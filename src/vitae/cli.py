@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,9 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415  (only the API needs the server)
 
     settings.require("redis_url", "mongodb_url", "jwt_secret")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it is
+    # swallowed by uvicorn.run, so a stopped API exits 0 like the worker.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvicorn.run(
         "vitae.app:create_app",
         factory=True,

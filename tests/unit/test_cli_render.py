@@ -63,9 +63,9 @@ def test_render_in_process_writes_a_letter_pdf(
 
 def test_render_as_a_command(tmp_path: Path) -> None:
     out = tmp_path / "cv.pdf"
-    result = subprocess.run(
-        [sys.executable, "-m", "vitae", "render", str(SAMPLE), "-t", "sidebar"]
-        + ["-o", str(out), "--paper", "letter"],
+    command = ["render", str(SAMPLE), "-t", "sidebar", "-o", str(out), "--paper", "letter"]
+    result = subprocess.run(  # noqa: S603  (our own command line)
+        [sys.executable, "-m", "vitae", *command],
         cwd=tmp_path,
         env=clean_env(tmp_path / "data"),
         capture_output=True,
@@ -112,9 +112,9 @@ def test_unknown_template_is_a_readable_error(
 
 
 def test_unknown_template_as_a_command_prints_no_traceback(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vitae", "render", str(SAMPLE), "-t", "../classic"]
-        + ["-o", str(tmp_path / "cv.pdf")],
+    command = ["render", str(SAMPLE), "-t", "../classic", "-o", str(tmp_path / "cv.pdf")]
+    result = subprocess.run(  # noqa: S603  (our own command line)
+        [sys.executable, "-m", "vitae", *command],
         cwd=tmp_path,
         env=clean_env(tmp_path / "data"),
         capture_output=True,

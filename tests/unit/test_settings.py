@@ -44,7 +44,7 @@ def test_values_are_read_and_blank_ones_fall_back_to_defaults(bare: Path) -> Non
     settings = settings_from_env(
         {
             "VITAE_PORT": "9001",
-            "VITAE_HOST": "0.0.0.0",
+            "VITAE_HOST": "localhost",
             "VITAE_PUBLIC_URL": "https://cv.example.com/",
             "VITAE_STORAGE": "s3",
             "VITAE_S3_BUCKET": "pdfs",
@@ -54,7 +54,7 @@ def test_values_are_read_and_blank_ones_fall_back_to_defaults(bare: Path) -> Non
         }
     )
     assert settings.port == 9001
-    assert settings.host == "0.0.0.0"
+    assert settings.host == "localhost"
     assert settings.public_url == "https://cv.example.com"
     assert settings.storage == "s3"
     assert settings.s3.bucket == "pdfs"

@@ -49,7 +49,7 @@ def download_name(person: str) -> str:
     """``Richard Hendriks`` → ``Richard-Hendriks-Resume.pdf``; any script's letters are kept."""
     normalized = unicodedata.normalize("NFKC", person).strip()
     words = re.findall(r"\w+", normalized)
-    stem = "-".join(words[:6]) if words else ""
+    stem = "-".join(words[:6])[:80].rstrip("-")
     return f"{stem}-Resume.pdf" if stem else "Resume.pdf"
 
 
