@@ -92,3 +92,25 @@ async def wait_for_export(
             return body
         assert time.monotonic() < deadline, f"export stuck at {body}"
         await asyncio.sleep(0.05)
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Parse a ``text/event-stream`` body into events, as a browser's EventSource does;
+    comment lines are kept under ``comment`` so heartbeats can be seen."""
+    event: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if event:
+                yield event
+            event = {}
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if not field:
+            event["comment"] = value
+        elif field == "data" and "data" in event:
+            event["data"] += "\n" + value
+        else:
+            event[field] = value
+    if event:
+        yield event

@@ -9,15 +9,20 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from redis.asyncio import Redis
 
 from vitae import db
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
+from vitae.exports.events import ExportEvents
 from vitae.exports.models import Export
+from vitae.exports.stream import all_export_events, export_events
 from vitae.http import vitae_error_handler
 from vitae.queue import open_queue
 from vitae.rendering import list_templates
@@ -43,6 +48,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     settings.require("redis_url", "mongodb_url", "jwt_secret")
     assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
+    assert settings.redis_url is not None  # noqa: S101
+    # One Redis client for the export events this replica publishes and receives; the
+    # channels plugin multiplexes every open stream over one pub/sub connection.
+    redis = Redis.from_url(settings.redis_url)
+    channels = ChannelsPlugin(
+        backend=RedisChannelsPubSubBackend(redis=redis),
+        arbitrary_channels_allowed=True,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
@@ -56,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.update(
                 engine=engine,
                 queue=queue,
+                events=ExportEvents(redis),
                 storage=storage,
                 templates=list_templates(settings.templates_dir),
             )
@@ -68,12 +82,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
                     await queue.disconnect()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await redis.aclose()
             await storage.close()
             db.close_engine(engine)
 
     return Litestar(
         route_handlers=[
             ExportController,
+            export_events,
+            all_export_events,
             ResumeController,
             me,
             list_templates_route,
@@ -81,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             download_file,
         ],
         lifespan=[lifespan],
+        plugins=[channels],
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init],
         exception_handlers={VitaeError: vitae_error_handler},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from saq import Job, Queue
+from saq import Job
+from saq.queue.redis import RedisQueue
 
 if TYPE_CHECKING:
     from vitae.settings import JobSettings, Settings
@@ -12,11 +13,11 @@ if TYPE_CHECKING:
 RENDER_EXPORT = "render_export"
 
 
-def open_queue(settings: Settings) -> Queue:
+def open_queue(settings: Settings) -> RedisQueue:
     """Create the export queue; call ``connect()`` before use."""
     settings.require("redis_url")
     assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
-    return Queue.from_url(settings.redis_url, name=settings.queue_name)
+    return RedisQueue.from_url(settings.redis_url, name=settings.queue_name)
 
 
 def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:

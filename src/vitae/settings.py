@@ -116,6 +116,8 @@ class Settings:
     templates_dir: Path
     jobs: JobSettings
     queue_name: str
+    sse_heartbeat: float
+    stream_token_ttl: int
 
     def require(self, *names: Literal["redis_url", "mongodb_url", "jwt_secret"]) -> None:
         """Refuse to start when a needed setting is missing, naming its variable."""
@@ -157,6 +159,8 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         paid_export_threshold=read.int("PAID_EXPORT_THRESHOLD", 1),
         templates_dir=Path(read.str("TEMPLATES_DIR") or default_templates_dir()),
         queue_name=read.str("QUEUE_NAME", "exports") or "exports",
+        sse_heartbeat=read.float("SSE_HEARTBEAT", 15.0),
+        stream_token_ttl=read.int("STREAM_TOKEN_TTL", 600),
         jobs=JobSettings(
             attempts=read.int("JOB_ATTEMPTS", 3),
             retry_delay=read.float("JOB_RETRY_DELAY", 1.0),

@@ -12,6 +12,7 @@ from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from vitae import db
+from vitae.exports.events import ExportEvents
 from vitae.exports.jobs import (
     WorkerContext,
     WorkerDeps,
@@ -71,7 +72,12 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
         storage = await open_storage(settings)
         ctx["deps"] = WorkerDeps(
-            settings=settings, engine=engine, storage=storage, renderer=renderer, queue=queue
+            settings=settings,
+            engine=engine,
+            storage=storage,
+            renderer=renderer,
+            queue=queue,
+            events=ExportEvents(queue.redis),
         )
         log.info(
             "worker ready: concurrency=%d, storage=%s", settings.jobs.concurrency, settings.storage

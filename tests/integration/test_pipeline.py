@@ -17,6 +17,7 @@ from saq import Queue
 from conftest import Services, make_settings
 from support import Headers, create_resume, running_api, running_worker, wait_for_export
 from vitae import db
+from vitae.exports.events import ExportEvents
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
 from vitae.rendering import Renderer
@@ -120,12 +121,14 @@ async def test_permanent_failure_ends_failed_with_a_readable_error(
 
 async def worker_deps(settings: Settings) -> WorkerDeps:
     assert settings.mongodb_url
+    queue = Queue.from_url(settings.redis_url or "", name=settings.queue_name)
     return WorkerDeps(
         settings=settings,
         engine=db.open_engine(settings.mongodb_url, settings.mongodb_database),
         storage=await open_storage(settings),
         renderer=Renderer(settings.templates_dir, threads=1),
-        queue=Queue.from_url(settings.redis_url or "", name=settings.queue_name),
+        queue=queue,
+        events=ExportEvents(queue.redis),
     )
 
 

@@ -14,7 +14,7 @@ from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_302_FOUND
 
 from vitae.exports.deps import provide_export_service
-from vitae.exports.models import Export, ExportStatus
+from vitae.exports.models import ACTIVE, Export, ExportStatus
 from vitae.exports.schemas import (
     OBJECT_ID_PATTERN,
     ExportCreate,
@@ -24,7 +24,9 @@ from vitae.exports.schemas import (
 )
 from vitae.exports.service import ExportRequest, ExportService
 from vitae.http import ERRORS, error_response, errors
+from vitae.settings import Settings
 from vitae.timeutil import as_utc
+from vitae.users.auth import issue_stream_token
 from vitae.users.models import User
 
 ExportId = Annotated[
@@ -35,9 +37,19 @@ AuthedRequest = Request[User, Token, State]
 BASE = "/api/exports"
 
 
-async def to_read(export: Export, exports: NamedDependency[ExportService]) -> ExportRead:
+def events_url(export: Export, settings: Settings) -> str:
+    """The export's stream URL with a short-lived token valid for that stream only."""
+    assert settings.jwt_secret is not None  # noqa: S101  (the API requires it)
+    token = issue_stream_token(
+        str(export.user_id), str(export.id), settings.jwt_secret, ttl=settings.stream_token_ttl
+    )
+    return f"{BASE}/{export.id}/events?token={token}"
+
+
+async def to_read(export: Export, exports: ExportService) -> ExportRead:
     """The API view of an export; a completed one gets a fresh download link."""
     completed = export.status is ExportStatus.COMPLETED
+    active = export.status in ACTIVE
     return ExportRead(
         id=str(export.id),
         resume_id=str(export.resume_id),
@@ -56,6 +68,7 @@ async def to_read(export: Export, exports: NamedDependency[ExportService]) -> Ex
         file_name=export.file_name if completed else None,
         url_expires_in=exports.settings.url_expiry if completed else None,
         error=export.error,
+        events_url=events_url(export, exports.settings) if active else None,
     )
 
 
@@ -124,7 +137,7 @@ class ExportController(Controller):
             status=export.status,
             watermarked=export.watermarked,
             status_url=status_url,
-            events_url=f"{status_url}/events",
+            events_url=events_url(export, exports.settings),
             download_url=f"{status_url}/download",
         )
         return Response(body, status_code=HTTP_202_ACCEPTED, headers={"Location": status_url})

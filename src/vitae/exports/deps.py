@@ -14,5 +14,6 @@ def provide_export_service(state: State) -> ExportService:
         state.settings,
         queue=state.queue,
         storage=state.storage,
+        events=state.events,
         templates=[t.name for t in state.templates],
     )

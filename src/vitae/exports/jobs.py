@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
     from odmantic import AIOEngine
-    from saq import Job, Queue
+    from saq import Job
+    from saq.queue.redis import RedisQueue
 
+    from vitae.exports.events import ExportEvents
     from vitae.rendering import Renderer
     from vitae.settings import Settings
     from vitae.storage import Storage
@@ -45,11 +47,14 @@ class WorkerDeps:
     engine: AIOEngine
     storage: Storage
     renderer: Renderer
-    queue: Queue
+    queue: RedisQueue
+    events: ExportEvents
 
     def exports(self) -> ExportService:
         """An export service bound to the worker's clients."""
-        return ExportService(self.engine, self.settings, queue=self.queue, storage=self.storage)
+        return ExportService(
+            self.engine, self.settings, queue=self.queue, storage=self.storage, events=self.events
+        )
 
 
 class WorkerContext(Context):
@@ -108,7 +113,7 @@ async def render_export(
     async with contextlib.AsyncExitStack() as stack:
         if job is not None:
             await stack.enter_async_context(heartbeat(job, beat_every))
-            await job.update(progress=0.1, meta={"stage": "rendering"})
+        await service.progress(export, "rendering", 10)
         resume = await deps.engine.find_one(Resume, Resume.id == ObjectId(resumeId))
         if resume is None:
             await service.fail(export.id, "the résumé was deleted before it could be rendered")
@@ -124,8 +129,7 @@ async def render_export(
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
             return {"failed": "render"}
-        if job is not None:
-            await job.update(progress=0.7, meta={"stage": "storing"})
+        await service.progress(export, "storing", 70)
         key = export_key(userId, exportId)
         try:
             stored = await deps.storage.put(key, pdf, filename=export.file_name)

@@ -41,7 +41,9 @@ class ExportCreated(msgspec.Struct, rename="camel", kw_only=True):
     status: ExportStatus
     watermarked: bool
     status_url: str
-    events_url: str
+    events_url: Annotated[
+        str, msgspec.Meta(description="The live stream; its token is valid for this stream only")
+    ]
     download_url: str
 
 
@@ -65,6 +67,25 @@ class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     file_name: str | None = None
     url_expires_in: int | None = None
     error: str | None = None
+    events_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="While active: the live stream, with a token for this stream only"
+        ),
+    ] = None
+
+
+class ExportEventData(ExportRead, kw_only=True, omit_defaults=True):
+    """The ``data`` of an SSE event: the export, plus the stage and percentage of a
+    ``progress`` event (queued, rendering, storing).
+    """
+
+    stage: str | None = None
+    progress: int | None = None
+
+    def encode(self) -> str:
+        """JSON text for the event's data line."""
+        return msgspec.json.encode(self).decode()
 
 
 class ExportPage(msgspec.Struct, rename="camel", kw_only=True):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from odmantic import AIOEngine
     from saq import Queue
 
+    from vitae.exports.events import ExportEvents
     from vitae.settings import Settings
     from vitae.storage import Storage, StoredFile
     from vitae.users.models import User
@@ -70,12 +71,14 @@ class ExportService:
         *,
         queue: Queue | None = None,
         storage: Storage | None = None,
+        events: ExportEvents | None = None,
         templates: Iterable[str] = (),
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.queue = queue
         self.storage = storage
+        self.events = events
         self.templates = frozenset(templates)
         self.collection = engine.get_collection(Export)
 
@@ -105,6 +108,8 @@ class ExportService:
         )
         await self.engine.save(export)
         await self.enqueue(export)
+        if self.events is not None:
+            await self.events.publish(export)
         return export
 
     async def enqueue(self, export: Export) -> None:
@@ -265,4 +270,14 @@ class ExportService:
             {"$set": {**changes, "updatedAt": utcnow()}, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else Export.model_validate_doc(doc)
+        if doc is None:
+            return None
+        export = Export.model_validate_doc(doc)
+        if self.events is not None:
+            await self.events.publish(export)
+        return export
+
+    async def progress(self, export: Export, stage: str, percent: int) -> None:
+        """Tell followers how far the job is; progress is not stored and keeps the version."""
+        if self.events is not None:
+            await self.events.publish(export, "progress", stage=stage, progress=percent)

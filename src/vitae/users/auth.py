@@ -1,7 +1,10 @@
-"""Bearer JWT authentication (Litestar's JWTAuth) with a specific reason on every 401."""
+"""Bearer JWT authentication (Litestar's JWTAuth) with a specific reason on every 401, and
+short-lived stream tokens for browsers, whose EventSource cannot send headers.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, override
 
 import jwt
@@ -18,7 +21,18 @@ if TYPE_CHECKING:
     from litestar.security.jwt.token import JWTDecodeOptions
     from odmantic import AIOEngine
 
-PUBLIC_PATHS = ["^/$", "^/health", "^/schema", "^/files/"]
+ALGORITHM = "HS256"
+STREAM_AUDIENCE = "vitae:events"
+ALL_EXPORTS = "*"
+# Event streams authenticate in their handler: a bearer header or a stream token.
+PUBLIC_PATHS = [
+    "^/$",
+    "^/health",
+    "^/schema",
+    "^/files/",
+    "^/static/",
+    r"^/api/exports/([^/]+/)?events$",
+]
 
 
 class VitaeToken(Token):
@@ -49,23 +63,62 @@ class VitaeToken(Token):
             raise NotAuthorizedException(f"the bearer token is invalid: {error}") from None
 
 
+def issue_stream_token(user_id: str, stream: str, secret: str, *, ttl: int) -> str:
+    """A token valid only for one export's event stream (or, with ``*``, the user's)."""
+    token = VitaeToken(
+        sub=user_id,
+        exp=datetime.now(UTC) + timedelta(seconds=ttl),
+        aud=STREAM_AUDIENCE,
+        extras={"stream": stream},
+    )
+    return token.encode(secret=secret, algorithm=ALGORITHM)
+
+
+async def load_user(engine: AIOEngine, token: VitaeToken) -> User:
+    """The token's user; a missing user is a 401, like a bad token."""
+    user = await UserService(engine).get(token.sub)
+    if user is None:
+        raise NotAuthorizedException("the bearer token's user does not exist")
+    return user
+
+
+async def authenticate_stream(
+    connection: ASGIConnection[Any, Any, Any, Any], secret: str, stream: str
+) -> User:
+    """Authenticate an event stream: a bearer header (any client) or a stream token in the
+    query string, valid for this stream only.
+    """
+    engine: AIOEngine = connection.app.state.engine
+    header = connection.headers.get("authorization")
+    if header:
+        token = VitaeToken.decode(header.partition(" ")[-1], secret, ALGORITHM)
+        if token.aud == STREAM_AUDIENCE:
+            raise NotAuthorizedException("a stream token goes in the query string")
+        return await load_user(engine, token)
+    query_token = connection.query_params.get("token")
+    if not query_token:
+        raise NotAuthorizedException("No JWT token found in request header or token parameter")
+    token = VitaeToken.decode(query_token, secret, ALGORITHM, audience=[STREAM_AUDIENCE])
+    if token.extras.get("stream") != stream:
+        raise NotAuthorizedException("the stream token is not valid for this stream")
+    return await load_user(engine, token)
+
+
 def build_jwt_auth(secret: str) -> JWTAuth[User, VitaeToken]:
-    """Every route needs a bearer token except health, the OpenAPI docs and signed file links."""
+    """Every route needs a bearer token except health, docs, signed file links and streams."""
 
     async def retrieve_user(
         token: VitaeToken, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> User:
-        engine: AIOEngine = connection.app.state.engine
-        user = await UserService(engine).get(token.sub)
-        if user is None:
-            raise NotAuthorizedException("the bearer token's user does not exist")
-        return user
+        if token.aud == STREAM_AUDIENCE:
+            raise NotAuthorizedException("a stream token is valid only for its event stream")
+        return await load_user(connection.app.state.engine, token)
 
     return JWTAuth[User, VitaeToken](
         retrieve_user_handler=retrieve_user,
         token_secret=secret,
         token_cls=VitaeToken,
-        algorithm="HS256",
+        algorithm=ALGORITHM,
         exclude=PUBLIC_PATHS,
         description="A bearer JWT (HS256) as printed by `vitae users create`.",
     )

@@ -1,0 +1,83 @@
+"""Export events on Redis pub/sub: published by whichever process changes an export (the
+worker, or the API on cancellation), received by whichever API replica holds the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from redis.exceptions import RedisError
+
+from vitae.exports.models import Export
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+type EventKind = Literal["status", "progress"]
+
+
+def export_channel(export_id: str) -> str:
+    """The channel of one export's changes."""
+    return f"vitae:exports:{export_id}"
+
+
+def user_channel(user_id: str) -> str:
+    """The channel of every change to one user's exports."""
+    return f"vitae:users:{user_id}:exports"
+
+
+class ExportEvent(msgspec.Struct, kw_only=True):
+    """What travels on the channels: the export as stored, and for progress its stage."""
+
+    kind: EventKind
+    export: dict[str, Any]
+    stage: str | None = None
+    progress: int | None = None
+
+    def record(self) -> Export:
+        """The export as it was when the event was published."""
+        return Export.model_validate_json(json.dumps(self.export))
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(ExportEvent)
+
+
+def decode_event(data: bytes) -> ExportEvent:
+    """Parse one message from a channel."""
+    return _decoder.decode(data)
+
+
+class ExportEvents:
+    """Publishes export changes. A failed publish never fails the change itself: streams
+    re-read the record on every heartbeat, so a lost message only delays a client.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def publish(
+        self,
+        export: Export,
+        kind: EventKind = "status",
+        *,
+        stage: str | None = None,
+        progress: int | None = None,
+    ) -> None:
+        """Publish on the export's channel and on its owner's channel."""
+        event = ExportEvent(
+            kind=kind, export=json.loads(export.model_dump_json()), stage=stage, progress=progress
+        )
+        data = _encoder.encode(event)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.publish(export_channel(str(export.id)), data)
+                pipe.publish(user_channel(str(export.user_id)), data)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            log.warning("could not publish %s event of export %s: %s", kind, export.id, error)

@@ -1,0 +1,211 @@
+"""Server-Sent Events: one export's changes, or every change to the caller's exports.
+
+A stream subscribes first and reads the record second, so no change falls between the two;
+it sends the current state (unless ``Last-Event-ID`` says the client has it), then each
+newer change. Each event's id is the export's version. While idle it sends a comment every
+heartbeat and re-reads the record, so even a lost pub/sub message only delays a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Annotated
+
+from litestar import Request, get
+from litestar.channels import ChannelsPlugin
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, PathParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from vitae.exports.controller import to_read
+from vitae.exports.deps import provide_export_service
+from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
+from vitae.exports.models import ACTIVE, TERMINAL, Export
+from vitae.exports.schemas import OBJECT_ID_PATTERN, ExportEventData
+from vitae.http import errors
+from vitae.users.auth import ALL_EXPORTS, authenticate_stream
+
+if TYPE_CHECKING:
+    from litestar.channels import Subscriber
+
+    from vitae.exports.service import ExportService
+
+RETRY_MS = 2000
+type Messages = AsyncGenerator[ServerSentEventMessage]
+
+
+async def _pump(subscriber: Subscriber, inbox: asyncio.Queue[bytes]) -> None:
+    async for item in subscriber.iter_events():
+        inbox.put_nowait(item)
+
+
+@contextlib.asynccontextmanager
+async def subscription(
+    channels: ChannelsPlugin, channel: str
+) -> AsyncGenerator[asyncio.Queue[bytes]]:
+    """Subscribe to a channel; leaving the block unsubscribes and stops the pump."""
+    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    async with channels.start_subscription([channel]) as subscriber:
+        pump = asyncio.create_task(_pump(subscriber, inbox))
+        try:
+            yield inbox
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+
+async def message(
+    export: Export, exports: ExportService, event: ExportEvent | None = None
+) -> ServerSentEventMessage:
+    """One SSE message: the same fields as ``GET /api/exports/{id}``, plus progress."""
+    read = await to_read(export, exports)
+    kind = event.kind if event else "status"
+    data = ExportEventData(
+        **{f: getattr(read, f) for f in read.__struct_fields__},
+        stage=event.stage if event else None,
+        progress=event.progress if event else None,
+    )
+    return ServerSentEventMessage(
+        data=data.encode(), event=kind, id=str(export.version), retry=RETRY_MS
+    )
+
+
+def last_event_id(raw: str | None) -> int:
+    """The version the client already has; garbage counts as none."""
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+async def follow_export(
+    export_id: str,
+    user_id: str,
+    exports: ExportService,
+    channels: ChannelsPlugin,
+    since: int,
+    heartbeat: float,
+) -> Messages:
+    """The events of one export until it reaches a terminal status."""
+    from bson import ObjectId  # noqa: PLC0415
+
+    owner = ObjectId(user_id)
+    async with subscription(channels, export_channel(export_id)) as inbox:
+        current = await exports.get(owner, export_id)
+        sent = since
+        while True:
+            if current.version > sent:
+                yield await message(current, exports)
+                sent = current.version
+            if current.status in TERMINAL:
+                return
+            try:
+                event = decode_event(await asyncio.wait_for(inbox.get(), heartbeat))
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
+                current = await exports.get(owner, export_id)
+                continue
+            record = event.record()
+            if (
+                event.kind == "progress"
+                and record.version >= sent
+                and record.status not in TERMINAL
+            ):
+                yield await message(record, exports, event)
+            elif record.version > current.version:
+                current = record
+
+
+async def follow_user(
+    user_id: str, exports: ExportService, channels: ChannelsPlugin, heartbeat: float
+) -> Messages:
+    """Every change to the user's exports, starting with the state of the active ones."""
+    from bson import ObjectId  # noqa: PLC0415
+
+    async with subscription(channels, user_channel(user_id)) as inbox:
+        for status in ACTIVE:
+            active, _ = await exports.list(ObjectId(user_id), status=status, limit=100)
+            for export in active:
+                yield await message(export, exports)
+        while True:
+            try:
+                event = decode_event(await asyncio.wait_for(inbox.get(), heartbeat))
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
+                continue
+            yield await message(event.record(), exports, event)
+
+
+ExportIdPath = Annotated[
+    str, PathParameter(pattern=OBJECT_ID_PATTERN, description="The export's id")
+]
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID", description="Resume after this version", required=False
+    ),
+]
+
+
+@get(
+    "/api/exports/{export_id:str}/events",
+    tags=["exports"],
+    summary="Follow an export live (Server-Sent Events)",
+    description=(
+        "`text/event-stream`: first the current state, then every change, until a terminal "
+        "status. Events `status` and `progress`; `id` is the export's version; `data` has the "
+        "fields of GET /api/exports/{id} (plus `stage` and `progress`). Authenticate with the "
+        "bearer header, or with the `token` query parameter that `eventsUrl` carries (valid "
+        "for this stream only). `Last-Event-ID` resumes without repeats."
+    ),
+    responses=errors(400, 404),
+    media_type="text/event-stream",
+)
+async def export_events(
+    request: Request[None, None, State],
+    state: State,
+    channels: NamedDependency[ChannelsPlugin],
+    export_id: ExportIdPath,
+    last_event: LastEventId = None,
+) -> ServerSentEvent:
+    """Stream one of your exports' changes."""
+    user = await authenticate_stream(request, state.settings.jwt_secret, export_id)
+    exports = provide_export_service(state)
+    await exports.get(user.id, export_id)  # 404 before the stream starts
+    return ServerSentEvent(
+        follow_export(
+            export_id,
+            str(user.id),
+            exports,
+            channels,
+            last_event_id(last_event),
+            state.settings.sse_heartbeat,
+        )
+    )
+
+
+@get(
+    "/api/exports/events",
+    tags=["exports"],
+    summary="Follow all your exports live (Server-Sent Events)",
+    description=(
+        "One stream of every change to your exports, for a dashboard: first the state of the "
+        "active ones, then each change. Authenticate with the bearer header or the `token` "
+        "query parameter of `eventsUrl` from GET /api/users/me."
+    ),
+    responses=errors(),
+    media_type="text/event-stream",
+)
+async def all_export_events(
+    request: Request[None, None, State], state: State, channels: NamedDependency[ChannelsPlugin]
+) -> ServerSentEvent:
+    """Stream every change to your exports."""
+    user = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
+    exports = provide_export_service(state)
+    return ServerSentEvent(
+        follow_user(str(user.id), exports, channels, state.settings.sse_heartbeat)
+    )

@@ -1,0 +1,179 @@
+"""Live export status over Server-Sent Events, on real Redis pub/sub and a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from redis.asyncio import Redis
+
+from conftest import Services, make_settings
+from support import Headers, create_resume, running_api, running_worker, sse_events, wait_for_export
+from vitae.settings import Settings
+
+
+async def new_export(
+    client: httpx.AsyncClient, headers: Headers, name: str = "Live"
+) -> dict[str, Any]:
+    resume = await create_resume(
+        client, headers, {"basics": {"name": name}, "work": [{"position": "Engineer"}]}
+    )
+    response = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def collect(
+    client: httpx.AsyncClient, url: str, headers: Headers | None = None, limit: float = 30
+) -> list[dict[str, Any]]:
+    """Read a stream until the server ends it."""
+    async with asyncio.timeout(limit), client.stream("GET", url, headers=headers or {}) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [event async for event in sse_events(response)]
+
+
+async def test_an_export_followed_live_to_its_end(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    created = await new_export(idle_client, headers)
+    # The stream opens while the export is pending; the worker starts only afterwards.
+    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
+    await asyncio.sleep(0.3)
+    async with running_worker(idle_settings):
+        events = await stream
+    kinds = [
+        (e["event"], json.loads(e["data"]).get("stage") or json.loads(e["data"])["status"])
+        for e in events
+    ]
+    assert kinds == [
+        ("status", "pending"),
+        ("status", "processing"),
+        ("progress", "rendering"),
+        ("progress", "storing"),
+        ("status", "completed"),
+    ]
+    ids = [int(e["id"]) for e in events]
+    assert ids == [1, 2, 2, 2, 3]
+    assert all(e["retry"] == "2000" for e in events)
+    final = json.loads(events[-1]["data"])
+    polled = (await idle_client.get(created["statusUrl"], headers=headers)).json()
+    # The stream and the poll agree on the final state.
+    for field in ("id", "status", "version", "fileSize", "completedAt", "attempts", "watermarked"):
+        assert final[field] == polled[field], field
+    assert final["fileUrl"].startswith(str(idle_client.base_url))
+    assert [json.loads(e["data"])["progress"] for e in events if e["event"] == "progress"] == [
+        10,
+        70,
+    ]
+
+
+async def test_last_event_id_resumes_without_repeats(
+    client: httpx.AsyncClient, make_user, worker
+) -> None:
+    headers = await make_user()
+    created = await new_export(client, headers)
+    await wait_for_export(client, headers, created["exportId"])
+    url = f"{created['statusUrl']}/events"
+    everything = await collect(client, url, headers)
+    assert [e["id"] for e in everything] == ["3"]  # a late subscriber gets the current state
+    resumed = await collect(client, url, {**headers, "Last-Event-ID": "2"})
+    assert [(e["id"], json.loads(e["data"])["status"]) for e in resumed] == [("3", "completed")]
+    up_to_date = await collect(client, url, {**headers, "Last-Event-ID": "3"})
+    assert up_to_date == []
+
+
+async def test_stream_token_is_valid_for_its_stream_only(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    first = await new_export(idle_client, headers, "First")
+    second = await new_export(idle_client, headers, "Second")
+    token = first["eventsUrl"].split("token=", 1)[1]
+
+    elsewhere = await idle_client.get(f"{second['statusUrl']}/events?token={token}")
+    assert elsewhere.status_code == 401
+    assert elsewhere.json()["detail"] == "the stream token is not valid for this stream"
+    as_bearer = await idle_client.get(
+        first["statusUrl"], headers={"Authorization": f"Bearer {token}"}
+    )
+    assert as_bearer.status_code == 401
+    assert as_bearer.json()["detail"] == "a stream token is valid only for its event stream"
+    payload = jwt.decode(token, options={"verify_signature": False})
+    payload["exp"] = int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())
+    assert idle_settings.jwt_secret
+    expired = jwt.encode(payload, idle_settings.jwt_secret, algorithm="HS256")
+    late = await idle_client.get(f"{first['statusUrl']}/events?token={expired}")
+    assert late.status_code == 401
+    assert late.json()["detail"] == "the bearer token has expired"
+    bearer_only = await idle_client.get(
+        f"{first['statusUrl']}/events?token={headers['Authorization'][7:]}"
+    )
+    assert bearer_only.status_code == 401
+    missing = await idle_client.get(f"{first['statusUrl']}/events")
+    assert missing.status_code == 401
+    stranger = await idle_client.get(f"{first['statusUrl']}/events", headers=await make_user())
+    assert stranger.status_code == 404
+
+
+async def test_heartbeats_while_idle_and_no_subscription_left_behind(
+    services: Services, data_dir: Path, make_user
+) -> None:
+    settings = make_settings(
+        services, data_dir, VITAE_QUEUE_NAME="quiet", VITAE_SSE_HEARTBEAT="0.2"
+    )
+    headers = await make_user()
+    redis = Redis.from_url(services.redis.url)
+    async with running_api(settings) as client:
+        created = await new_export(client, headers)
+        channel = f"vitae:exports:{created['exportId']}"
+        comments = 0
+        async with client.stream("GET", created["eventsUrl"]) as response:
+            async for event in sse_events(response):
+                comments += "comment" in event
+                if comments == 3:
+                    numsub = await redis.pubsub_numsub(channel)
+                    break
+        assert numsub == [(channel.encode(), 1)]
+        # The client went away: the replica drops its subscription.
+        deadline = time.monotonic() + 10
+        while dict(await redis.pubsub_numsub(channel))[channel.encode()] != 0:
+            assert time.monotonic() < deadline, "subscription left behind"
+            await asyncio.sleep(0.05)
+    await redis.aclose()
+
+
+async def test_dashboard_stream_sees_every_export_of_the_user(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    other = await make_user()
+    me = (await idle_client.get("/api/users/me", headers=headers)).json()
+    waiting = await new_export(idle_client, headers, "Waiting")
+    seen: list[tuple[str, str]] = []
+
+    async def watch() -> None:
+        async with idle_client.stream("GET", me["eventsUrl"]) as response:
+            async for event in sse_events(response):
+                data = json.loads(event["data"])
+                seen.append((data["id"], data["status"]))
+                if sum(status == "completed" for _, status in seen) == 2:
+                    return
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.3)
+    later = await new_export(idle_client, headers, "Later")
+    await new_export(idle_client, other, "Not mine")
+    async with running_worker(idle_settings), asyncio.timeout(30):
+        await watcher
+    assert seen[0] == (waiting["exportId"], "pending")
+    mine = {waiting["exportId"], later["exportId"]}
+    assert {export_id for export_id, _ in seen} == mine
+    assert (later["exportId"], "completed") in seen
