@@ -35,6 +35,7 @@ from vitae.system import list_templates as list_templates_route
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.users.models import User
+from vitae.web import web_handlers
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             list_templates_route,
             health,
             download_file,
+            *web_handlers(),
         ],
         lifespan=[lifespan],
         plugins=[channels],

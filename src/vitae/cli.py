@@ -52,6 +52,27 @@ def _dev(_settings: Settings, _args: argparse.Namespace) -> int:
     return run_dev()
 
 
+async def local_user_token(settings: Settings, email: str) -> str:
+    """A token for the dev instance's local user, created on first use with a few credits."""
+    from vitae import db  # noqa: PLC0415
+    from vitae.users import User, UserService, issue_token  # noqa: PLC0415
+
+    assert settings.mongodb_url is not None  # noqa: S101  (dev always has one)
+    assert settings.jwt_secret is not None  # noqa: S101
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    try:
+        await db.prepare(engine, (User,))
+        users = UserService(engine)
+        user = await users.by_email(email) or await users.create(
+            email, name="Local User", credit_balance=10
+        )
+    finally:
+        db.close_engine(engine)
+    return issue_token(
+        str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days)
+    )
+
+
 async def create_user(
     settings: Settings, email: str, name: str, credit_balance: int
 ) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -12,10 +13,12 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from vitae.cli import local_user_token
 from vitae.embedded import Server, spawn, start_mongo, start_redis, wait_for_port
-from vitae.settings import DEV_ENV_FILE, PREFIX, read_env_file
+from vitae.settings import DEV_ENV_FILE, PREFIX, read_env_file, settings_from_env
 
 log = logging.getLogger("vitae.dev")
+LOCAL_USER = "local@vitae.dev"
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -102,7 +105,15 @@ def run_dev() -> int:
         port = int(env.get(PREFIX + "PORT", "8000"))
         wait_for_port(port, children[0], timeout=30)
         host = env.get(PREFIX + "HOST", "127.0.0.1")
-        log.info("Vitae is up at http://%s:%d (API docs at /schema); Ctrl-C stops it", host, port)
+        token = asyncio.run(local_user_token(settings_from_env(env), LOCAL_USER))
+        log.info("API docs at http://%s:%d/schema; Ctrl-C stops everything", host, port)
+        log.info(
+            "Vitae is up. Open the page as %s: http://%s:%d/#token=%s",
+            LOCAL_USER,
+            host,
+            port,
+            token,
+        )
         while not stopping:
             if any(child.poll() is not None for child in children):
                 log.error("a child process exited; stopping the rest")

@@ -145,9 +145,7 @@ ExportIdPath = Annotated[
 ]
 LastEventId = Annotated[
     str | None,
-    HeaderParameter(
-        name="Last-Event-ID", description="Resume after this version", required=False
-    ),
+    HeaderParameter(name="Last-Event-ID", description="Resume after this version", required=False),
 ]
 
 

@@ -21,3 +21,18 @@ class UnknownTemplateError(RenderError):
     def __reduce__(self) -> tuple[type[Self], tuple[str]]:
         # Rebuilt from the name, not from the message that `args` holds.
         return (type(self), (self.name,))
+
+
+class InvalidOptionError(RenderError):
+    """A template option is unknown or has a value the template does not accept.
+
+    `option` is the option's name as in the API (camelCase); `message` names it and says
+    which values are allowed.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+    def __reduce__(self) -> tuple[type[Self], tuple[str, str]]:
+        return (type(self), (self.option, self.message))

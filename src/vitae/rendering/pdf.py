@@ -1,29 +1,50 @@
-"""Résumé to PDF with Typst, one cached compiler per thread and template."""
+"""Résumé to PDF (or PNG pages) with Typst, one cached compiler per thread and template."""
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import typst
 
-from vitae.rendering.catalog import FONTS_DIR, MAIN_FILE, PaperSize, TemplateInfo, find_template
+from vitae.rendering.catalog import (
+    FONTS_DIR,
+    MAIN_FILE,
+    PaperSize,
+    TemplateInfo,
+    find_template,
+    validate_options,
+)
 from vitae.rendering.errors import RenderError
+from vitae.rendering.scripts import detect_direction, detect_language
 
 # Typst's names for the API's paper sizes.
 _TYPST_PAPER: Final[dict[str, str]] = {"a4": "a4", "letter": "us-letter"}
+# The `pdfStandard` option's values, as Typst's PDF standards.
+_PDF_STANDARDS: Final[dict[str, Literal["a-2b"] | None]] = {"none": None, "a-2b": "a-2b"}
+# PDF/A needs a document date; without `meta.lastModified` this fixed one keeps output
+# byte-identical (1980-01-01, the usual epoch of reproducible builds).
+_FALLBACK_DATE: Final = "1980-01-01"
+# PNG resolution of `render_png` unless told otherwise.
+DEFAULT_PPI: Final = 72.0
+
+_log = logging.getLogger("vitae.rendering")
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
-    """How to render: the catalog template, its paper size and the free-plan watermark."""
+    """How to render: the catalog template, its paper size, the free-plan watermark, and the
+    template's other options (camelCase keys as in the API, checked by `validate_options`).
+    """
 
     template: str
     paper_size: PaperSize = "a4"
     watermark: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
 
 class _ThreadCompilers(threading.local):
@@ -55,25 +76,85 @@ def encode_resume(resume: Mapping[str, Any]) -> str:
         raise RenderError(f"the résumé cannot be encoded as JSON: {exc}") from exc
 
 
+def render_png(
+    resume: Mapping[str, Any],
+    options: RenderOptions,
+    *,
+    templates_dir: Path,
+    ppi: float = DEFAULT_PPI,
+) -> list[bytes]:
+    """Render a JSON Resume document to one PNG image per page; raises `RenderError`."""
+    pages = _compile(encode_resume(resume), options, templates_dir, "png", ppi)
+    return pages if isinstance(pages, list) else [pages]
+
+
 def render_encoded(data: str, options: RenderOptions, templates_dir: Path) -> bytes:
     """Render a résumé already encoded by `encode_resume`."""
+    pdf = _compile(data, options, templates_dir, "pdf", None)
+    if not isinstance(pdf, bytes):
+        raise RenderError(f"template {options.template!r} produced no PDF")
+    return pdf
+
+
+def _compile(
+    data: str,
+    options: RenderOptions,
+    templates_dir: Path,
+    output: Literal["pdf", "png"],
+    ppi: float | None,
+) -> bytes | list[bytes]:
     compiler, info = _compiler(templates_dir, options.template)
     if options.paper_size not in info.paper_sizes:
         raise RenderError(
             f"template {info.name!r} does not support paper size {options.paper_size!r}"
         )
+    values = validate_options(info, options.options)
+    standard = str(values.pop("pdfStandard", None) or "none")
+    resume = json.loads(data)
+    if not isinstance(resume, dict):
+        resume = {}
     sys_inputs = {
         "data": data,
         "paper": _TYPST_PAPER[options.paper_size],
         "watermark": "true" if options.watermark else "false",
+        "options": json.dumps(_resolve_auto(values, resume)),
+        "date": _document_date(resume, pdf_a=standard != "none") or "",
     }
     try:
-        pdf = compiler.compile(format="pdf", sys_inputs=sys_inputs)
+        result, warnings = compiler.compile_with_warnings(
+            format=output, ppi=ppi, sys_inputs=sys_inputs, pdf_standards=_PDF_STANDARDS[standard]
+        )
     except typst.TypstError as exc:
         raise RenderError(f"template {info.name!r} failed: {_first_line(exc.message)}") from exc
-    if not isinstance(pdf, bytes):
-        raise RenderError(f"template {info.name!r} produced no PDF")
-    return pdf
+    for warning in warnings:
+        _log.warning("template %r: %s", info.name, _first_line(warning.message))
+    if result is None:
+        raise RenderError(f"template {info.name!r} produced nothing")
+    return result
+
+
+def _resolve_auto(values: dict[str, Any], resume: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace `auto` language and direction with what the résumé's text calls for."""
+    resolved = dict(values)
+    if resolved.get("language") == "auto":
+        resolved["language"] = detect_language(resume)
+    if resolved.get("direction") == "auto":
+        resolved["direction"] = detect_direction(resume, str(resolved.get("language", "en")))
+    return resolved
+
+
+def _document_date(resume: Mapping[str, Any], *, pdf_a: bool) -> str | None:
+    """The PDF's date: the résumé's `meta.lastModified`, never the clock, so that the same
+    input gives the same bytes; PDF/A requires a date, so it gets a fixed one if needed.
+    """
+    meta = resume.get("meta")
+    modified = meta.get("lastModified") if isinstance(meta, dict) else None
+    if isinstance(modified, str):
+        try:
+            return dt.datetime.fromisoformat(modified.strip()).date().isoformat()
+        except ValueError:
+            pass
+    return _FALLBACK_DATE if pdf_a else None
 
 
 def _compiler(templates_dir: Path, name: str) -> tuple[typst.Compiler, TemplateInfo]:

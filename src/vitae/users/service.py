@@ -44,6 +44,10 @@ class UserService:
         except DuplicateKeyError:
             raise ConflictError(f"a user with email {email} exists", field="email") from None
 
+    async def by_email(self, email: str) -> User | None:
+        """The user with that email, or ``None``."""
+        return await self.engine.find_one(User, User.email == email.strip().lower())
+
     async def get(self, user_id: str) -> User | None:
         """The user with that id, or ``None``."""
         try:
