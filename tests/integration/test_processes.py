@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import json
 import os
 import signal
 import socket
@@ -401,3 +402,65 @@ async def test_dev_runs_everything_on_a_bare_config_and_keeps_data(
             assert me.json()["email"] == "dev@example.com"
     finally:
         stop_dev(again, data_dir, group=True)  # Ctrl-C in a terminal: the whole group
+
+
+@pytest.mark.slow
+async def test_two_api_replicas_share_live_events(services: Services, tmp_path: Path) -> None:
+    """A client streaming from one replica sees, live, an export requested through the other
+    and run by a separate worker: events travel over Redis, not inside a process."""
+    from support import sse_events  # noqa: PLC0415
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    ports = [free_port(), free_port()]
+    envs = [service_environ(services, tmp_path, port) for port in ports]
+    procs: list[Proc] = []
+    try:
+        procs.append(start_worker(envs[0], cwd, tmp_path))
+        for index, env in enumerate(envs):
+            logs = tmp_path / f"replica-{index}"
+            logs.mkdir()
+            procs.append(start_api(env, cwd, logs))
+        token = create_user_token(envs[0], cwd, "replicas@example.com")
+        headers = {"Authorization": f"Bearer {token}"}
+        one, two = (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports
+        )
+        async with one, two:
+            dashboard = (await one.get("/api/users/me", headers=headers)).json()["eventsUrl"]
+            seen: list[tuple[str, str]] = []
+
+            async def watch() -> None:
+                async with one.stream("GET", dashboard) as response:
+                    async for event in sse_events(response):
+                        data = json.loads(event["data"])
+                        seen.append((event["event"], data.get("stage") or data["status"]))
+                        if data["status"] == "completed":
+                            return
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.sleep(0.5)  # the stream is open on replica one
+            resume = await two.post(
+                "/api/resumes",
+                json={"title": "CV", "content": {"basics": {"name": "Two Replicas"}}},
+                headers=headers,
+            )
+            created = await two.post(
+                "/api/exports", json={"resumeId": resume.json()["id"]}, headers=headers
+            )
+            assert created.status_code == 202, created.text
+            async with asyncio.timeout(30):
+                await watcher
+            # The per-export stream, opened on replica one after the fact, ends at once with
+            # the final state, the same one replica two's polling answer gives.
+            url = created.json()["eventsUrl"]
+            async with one.stream("GET", url) as response:
+                final = [json.loads(e["data"]) async for e in sse_events(response)]
+            polled = (await two.get(created.headers["location"], headers=headers)).json()
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+    assert seen[0] == ("status", "pending")
+    assert ("progress", "rendering") in seen
+    assert seen[-1] == ("status", "completed")
+    assert [(f["status"], f["version"]) for f in final] == [(polled["status"], polled["version"])]
