@@ -12,9 +12,10 @@ from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
-from litestar.logging import LoggingConfig
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
 
 from vitae import db
@@ -24,13 +25,14 @@ from vitae.exports.events import ExportEvents
 from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
 from vitae.http import vitae_error_handler
+from vitae.logs import RequestLogMiddleware
 from vitae.queue import open_queue
 from vitae.rendering import list_templates
 from vitae.resumes.controller import ResumeController
 from vitae.resumes.models import Resume
 from vitae.settings import Settings, get_settings
 from vitae.storage import open_storage
-from vitae.system import download_file, health
+from vitae.system import download_file, health, ready
 from vitae.system import list_templates as list_templates_route
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
@@ -40,8 +42,27 @@ from vitae.web import web_handlers
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
+    from litestar.types import Scope
+
 MODELS = (User, Resume, Export)
 log = logging.getLogger("vitae")
+# Paths are grouped by route template, so the label set stays bounded (no ids).
+metrics = PrometheusConfig(
+    app_name="vitae", prefix="vitae_http", group_path=True, exclude=["^/metrics"]
+)
+
+
+class MetricsController(PrometheusController):
+    """``/metrics`` in Prometheus' text format (public, like ``/health``)."""
+
+    path = "/metrics"
+    include_in_schema = False
+
+
+async def log_exception(error: Exception, scope: Scope) -> None:
+    """An unexpected error is logged with its traceback; the client gets a plain 500."""
+    if not isinstance(error, (VitaeError, HTTPException)):
+        log.error("unhandled error on %s", scope.get("path"), exc_info=error)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -98,11 +119,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             me,
             list_templates_route,
             health,
+            ready,
             download_file,
+            MetricsController,
             *web_handlers(),
         ],
         lifespan=[lifespan],
         plugins=[channels],
+        middleware=[RequestLogMiddleware, metrics.middleware],
+        after_exception=[log_exception],
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init],
         exception_handlers={VitaeError: vitae_error_handler},
@@ -113,5 +138,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
-        logging_config=LoggingConfig(root={"level": "INFO", "handlers": ["queue_listener"]}),
+        # Logging is configured once per process by the CLI (`vitae.logs`), not by the app.
+        logging_config=None,
     )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from vitae.errors import VitaeError
+from vitae.logs import configure_logging
 from vitae.settings import Settings, get_settings
 
 log = logging.getLogger("vitae")
@@ -34,6 +36,8 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
         log_level="info",
+        log_config=None,  # keep the structured logging configured in main()
+        access_log=False,  # its lines carry query strings (stream tokens, signed links)
     )
     return 0
 
@@ -150,9 +154,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitae`` script."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    fmt = os.environ.get("VITAE_LOG_FORMAT")
+    configure_logging("json" if fmt == "json" else "console" if fmt == "console" else None)
     args = parser().parse_args(argv)
     from vitae.rendering import RenderError  # noqa: PLC0415
 

@@ -97,7 +97,7 @@ def run_dev() -> int:
         # Commands run from the checkout (e.g. `vitae users create`) find this instance here.
         state_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())), "utf-8")
         state_file.chmod(0o600)
-        child_env = {**os.environ, **env}
+        child_env = {"VITAE_LOG_FORMAT": "console", **os.environ, **env}
         children = [
             spawn([sys.executable, "-m", "vitae", role], env=child_env)
             for role in ("api", "worker")

@@ -7,11 +7,13 @@ from typing import Annotated
 import msgspec
 from litestar import MediaType, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
 from vitae.errors import NotFoundError
 from vitae.http import error_response, errors
+from vitae.readiness import check_dependencies
 from vitae.rendering import TemplateInfo
 from vitae.storage import LocalStorage
 from vitae.storage.local import FILES_PATH
@@ -21,6 +23,31 @@ class Health(msgspec.Struct):
     """The process is up."""
 
     status: str = "ok"
+
+
+class Readiness(msgspec.Struct):
+    """Each dependency's state: ``ok`` or why not."""
+
+    status: str
+    checks: dict[str, str]
+
+
+@get(
+    "/ready",
+    tags=["system"],
+    summary="Readiness",
+    description="200 when MongoDB, Redis and the storage answer; 503 naming the one that does not.",
+    exclude_from_auth=True,
+    responses={503: ResponseSpec(Readiness, description="A dependency is down")},
+)
+async def ready(state: State) -> Response[Readiness]:
+    """Probe every dependency."""
+    checks = await check_dependencies(state.engine, state.queue.redis, state.storage)
+    healthy = all(value == "ok" for value in checks.values())
+    return Response(
+        Readiness(status="ready" if healthy else "unavailable", checks=checks),
+        status_code=200 if healthy else 503,
+    )
 
 
 class TemplateRead(msgspec.Struct, rename="camel", kw_only=True):

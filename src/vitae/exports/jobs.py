@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, NotRequired
 from bson import ObjectId
 from saq.job import Status
 from saq.types import Context
+from structlog.contextvars import bound_contextvars
 
 from vitae.errors import VitaeError
+from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
 from vitae.exports.models import ExportStatus
 from vitae.exports.service import ExportService
 from vitae.queue import RENDER_EXPORT
@@ -102,9 +104,28 @@ async def render_export(
     watermarked: bool,
 ) -> dict[str, Any]:
     """Render an export's PDF and store it. Idempotent: a re-run overwrites the same key."""
-    deps = deps_of(ctx)
     job = ctx.get("job")
     attempt = job.attempts if job else 1
+    with (
+        bound_contextvars(export_id=exportId, user_id=userId, attempt=attempt),
+        JOBS_IN_FLIGHT.track_inprogress(),
+    ):
+        return await _render_export(
+            ctx, job, attempt, exportId, resumeId, userId, watermarked=watermarked
+        )
+
+
+async def _render_export(
+    ctx: WorkerContext,
+    job: Job | None,
+    attempt: int,
+    exportId: str,  # noqa: N803
+    resumeId: str,  # noqa: N803
+    userId: str,  # noqa: N803
+    *,
+    watermarked: bool,
+) -> dict[str, Any]:
+    deps = deps_of(ctx)
     service = deps.exports()
     export = await service.start(exportId, attempt)
     if export is None:
@@ -124,7 +145,8 @@ async def render_export(
             watermark=watermarked,
         )
         try:
-            pdf = await deps.renderer.render(resume.content, options)
+            with RENDER_TIME.time():
+                pdf = await deps.renderer.render(resume.content, options)
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
@@ -132,7 +154,8 @@ async def render_export(
         await service.progress(export, "storing", 70)
         key = export_key(userId, exportId)
         try:
-            stored = await deps.storage.put(key, pdf, filename=export.file_name)
+            with STORE_TIME.time():
+                stored = await deps.storage.put(key, pdf, filename=export.file_name)
         except Exception as error:
             raise StageError(f"could not store the PDF: {error}") from error
         if await service.complete(export.id, stored) is None:
@@ -164,6 +187,7 @@ async def after_job(ctx: WorkerContext) -> None:
         attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
         await service.fail(job.key, readable(error, job) + attempts)
     elif job.status is Status.QUEUED and error is not None:
+        JOB_RETRIES.inc()
         await service.note_retry(
             job.key, f"attempt {job.attempts} failed, retrying: {readable(error, job)}"
         )

@@ -18,7 +18,8 @@ from pymongo import ReturnDocument
 from redis.exceptions import RedisError
 
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
-from vitae.exports.models import ACTIVE, Export, ExportStatus
+from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
+from vitae.exports.models import ACTIVE, TERMINAL, Export, ExportStatus
 from vitae.queue import export_job
 from vitae.resumes.models import Resume
 from vitae.timeutil import utcnow
@@ -59,6 +60,16 @@ def parse_id(value: str, field: str = "id") -> ObjectId:
     if not ObjectId.is_valid(value):
         raise NotFoundError(f"no such {field}")
     return ObjectId(value)
+
+
+def record_transition(export: Export) -> None:
+    """Count final statuses and observe the pipeline's timings, in whichever process moved it."""
+    if export.status is ExportStatus.PROCESSING and export.attempts == 1 and export.started_at:
+        TIME_IN_QUEUE.observe((export.started_at - export.created_at).total_seconds())
+    elif export.status in TERMINAL:
+        EXPORTS_FINISHED.labels(status=export.status.value).inc()
+        if export.status is ExportStatus.COMPLETED and export.completed_at:
+            TOTAL_TIME.observe((export.completed_at - export.created_at).total_seconds())
 
 
 class ExportService:
@@ -107,6 +118,7 @@ class ExportService:
             file_name=download_name(name),
         )
         await self.engine.save(export)
+        EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
         await self.enqueue(export)
         if self.events is not None:
             await self.events.publish(export)
@@ -273,6 +285,7 @@ class ExportService:
         if doc is None:
             return None
         export = Export.model_validate_doc(doc)
+        record_transition(export)
         if self.events is not None:
             await self.events.publish(export)
         return export

@@ -35,6 +35,10 @@ class Storage(Protocol):
         """Remove the object; a missing object is not an error."""
         ...
 
+    async def check(self) -> None:
+        """Raise if the storage cannot be written to right now."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

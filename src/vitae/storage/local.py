@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import re
 import time
 from pathlib import Path
@@ -85,6 +86,16 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         """Remove the file if present."""
         await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
+
+    async def check(self) -> None:
+        """The root exists (or can be made) and is writable."""
+
+        def probe() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK):
+                raise PermissionError(f"{self.root} is not writable")
+
+        await asyncio.to_thread(probe)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -92,6 +92,10 @@ class S3Storage:
         """Delete the object (S3 treats a missing key as success)."""
         await self._client.delete_object(Bucket=self.settings.bucket, Key=key)
 
+    async def check(self) -> None:
+        """The bucket exists and our credentials reach it."""
+        await self._client.head_bucket(Bucket=self.settings.bucket)
+
     async def close(self) -> None:
         """Close the client."""
         await self._stack.aclose()

@@ -11,6 +11,7 @@ import jwt
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import JWTAuth, Token
 
+from vitae.logs import bind_user
 from vitae.users.models import User
 from vitae.users.service import UserService
 
@@ -28,6 +29,8 @@ ALL_EXPORTS = "*"
 PUBLIC_PATHS = [
     "^/$",
     "^/health",
+    "^/ready",
+    "^/metrics",
     "^/schema",
     "^/files/",
     "^/static/",
@@ -79,6 +82,7 @@ async def load_user(engine: AIOEngine, token: VitaeToken) -> User:
     user = await UserService(engine).get(token.sub)
     if user is None:
         raise NotAuthorizedException("the bearer token's user does not exist")
+    bind_user(token.sub)
     return user
 
 
