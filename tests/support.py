@@ -114,3 +114,17 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             event[field] = value
     if event:
         yield event
+
+
+async def wait_for_subscribers(redis_url: str, channel: str, count: int = 1) -> None:
+    """Block until ``count`` clients subscribe to ``channel`` (an open stream), 10 s at most."""
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 10
+        while dict(await redis.pubsub_numsub(channel)).get(channel.encode(), 0) < count:
+            assert time.monotonic() < deadline, f"nobody subscribed to {channel}"
+            await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()

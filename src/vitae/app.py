@@ -19,13 +19,14 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
 
 from vitae import db
+from vitae.admin import queue_view
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
 from vitae.exports.events import ExportEvents
 from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
 from vitae.http import vitae_error_handler
-from vitae.logs import RequestLogMiddleware
+from vitae.logs import log_requests_first
 from vitae.queue import open_queue
 from vitae.rendering import list_templates
 from vitae.resumes.controller import ResumeController
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             all_export_events,
             ResumeController,
             me,
+            queue_view,
             list_templates_route,
             health,
             ready,
@@ -126,10 +128,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         plugins=[channels],
-        middleware=[RequestLogMiddleware, metrics.middleware],
+        middleware=[metrics.middleware],
         after_exception=[log_exception],
         state=State({"settings": settings}),
-        on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init],
+        on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init, log_requests_first],
         exception_handlers={VitaeError: vitae_error_handler},
         openapi_config=OpenAPIConfig(
             title="Vitae",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,33 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+async def readiness(settings: Settings) -> dict[str, str]:
+    """Probe MongoDB, Redis and the storage with the process's own settings."""
+    from vitae import db  # noqa: PLC0415
+    from vitae.queue import open_queue  # noqa: PLC0415
+    from vitae.readiness import check_dependencies  # noqa: PLC0415
+    from vitae.storage import open_storage  # noqa: PLC0415
+
+    settings.require("redis_url", "mongodb_url")
+    assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    queue = open_queue(settings)
+    storage = await open_storage(settings)
+    try:
+        return await check_dependencies(engine, queue.redis, storage)
+    finally:
+        await storage.close()
+        with contextlib.suppress(Exception):  # a dead Redis is the answer, not an error
+            await queue.disconnect()
+        db.close_engine(engine)
+
+
+def _ready(settings: Settings, _args: argparse.Namespace) -> int:
+    checks = asyncio.run(readiness(settings))
+    print(json.dumps(checks))  # noqa: T201
+    return 0 if all(value == "ok" for value in checks.values()) else 1
+
+
 def _dev(_settings: Settings, _args: argparse.Namespace) -> int:
     from vitae.dev import run_dev  # noqa: PLC0415
 
@@ -78,7 +106,7 @@ async def local_user_token(settings: Settings, email: str) -> str:
 
 
 async def create_user(
-    settings: Settings, email: str, name: str, credit_balance: int
+    settings: Settings, email: str, name: str, credit_balance: int, *, admin: bool = False
 ) -> tuple[str, str]:
     """Create a user in the configured database; returns its id and a bearer token."""
     from vitae import db  # noqa: PLC0415
@@ -90,7 +118,9 @@ async def create_user(
     engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
     try:
         await db.prepare(engine, (User,))
-        user = await UserService(engine).create(email, name=name, credit_balance=credit_balance)
+        user = await UserService(engine).create(
+            email, name=name, credit_balance=credit_balance, admin=admin
+        )
     finally:
         db.close_engine(engine)
     token = issue_token(
@@ -100,8 +130,11 @@ async def create_user(
 
 
 def _users_create(settings: Settings, args: argparse.Namespace) -> int:
-    user_id, token = asyncio.run(create_user(settings, args.email, args.name, args.credits))
-    print(f"created user {user_id} <{args.email}> with {args.credits} credit(s)")  # noqa: T201
+    user_id, token = asyncio.run(
+        create_user(settings, args.email, args.name, args.credits, admin=args.admin)
+    )
+    role = " (admin)" if args.admin else ""
+    print(f"created user {user_id} <{args.email}>{role} with {args.credits} credit(s)")  # noqa: T201
     print("bearer token (last line):")  # noqa: T201
     print(token)  # noqa: T201
     return 0
@@ -132,6 +165,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
     commands.add_parser("worker", help="run an export worker").set_defaults(run=_worker)
     commands.add_parser(
+        "ready", help="exit 0 if MongoDB, Redis and the storage answer (a container healthcheck)"
+    ).set_defaults(run=_ready)
+    commands.add_parser(
         "dev", help="run everything locally, starting embedded servers where no URL is set"
     ).set_defaults(run=_dev)
     users = commands.add_parser("users", help="manage users").add_subparsers(
@@ -141,6 +177,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--credits", type=int, default=0, help="paid-export credits (default 0)")
+    create.add_argument("--admin", action="store_true", help="may see the queue view")
     create.set_defaults(run=_users_create)
     render = commands.add_parser("render", help="render a JSON Resume file to PDF locally")
     render.add_argument("resume", help="a JSON Resume file")
@@ -154,9 +191,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitae`` script."""
-    fmt = os.environ.get("VITAE_LOG_FORMAT")
-    configure_logging("json" if fmt == "json" else "console" if fmt == "console" else None)
     args = parser().parse_args(argv)
+    # JSON for machines unless asked otherwise; the dev launcher talks to a person.
+    fmt = os.environ.get("VITAE_LOG_FORMAT") or ("console" if args.command == "dev" else None)
+    configure_logging("json" if fmt == "json" else "console" if fmt == "console" else None)
     from vitae.rendering import RenderError  # noqa: PLC0415
 
     try:

@@ -18,11 +18,11 @@ import structlog
 from structlog.contextvars import (
     bind_contextvars,
     bound_contextvars,
-    clear_contextvars,
     merge_contextvars,
 )
 
 if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 type LogFormat = Literal["json", "console"]
@@ -70,6 +70,15 @@ def configure_logging(fmt: LogFormat | None = None, level: int = logging.INFO) -
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def log_requests_first(config: AppConfig) -> AppConfig:
+    """An ``on_app_init`` hook, listed after authentication's: request logging becomes the
+    outermost middleware, so refused requests are logged too and every line of a request,
+    the authenticated user's included, carries its request id.
+    """
+    config.middleware.insert(0, RequestLogMiddleware)
+    return config
+
+
 def bind_user(user_id: str) -> None:
     """Add the authenticated user to the current request's log context."""
     bind_contextvars(user_id=user_id)
@@ -103,7 +112,6 @@ class RequestLogMiddleware:
                 ]
             await send(message)
 
-        clear_contextvars()  # a request starts with its own context only
         with bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)

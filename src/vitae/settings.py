@@ -92,6 +92,8 @@ class JobSettings:
     retention: int = 86_400
     sweep_interval: int = 15
     reconcile_after: int = 120
+    retention_days: int = 30
+    metrics_port: int = 0
     concurrency: int = 10
     render_threads: int = 0
 
@@ -169,6 +171,8 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             retention=read.int("JOB_RETENTION", 86_400),
             sweep_interval=read.int("SWEEP_INTERVAL", 15),
             reconcile_after=read.int("RECONCILE_AFTER", 120),
+            retention_days=read.int("RETENTION_DAYS", 30),
+            metrics_port=read.int("WORKER_METRICS_PORT", 0),
             concurrency=read.int("WORKER_CONCURRENCY", 10),
             render_threads=read.int("RENDER_THREADS", 0),
         ),

@@ -8,7 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from prometheus_client import start_http_server
 from saq import CronJob, Worker
+from saq.queue.redis import RedisQueue
 from saq.types import PartialTimersDict
 
 from vitae import db
@@ -17,9 +19,12 @@ from vitae.exports.jobs import (
     WorkerContext,
     WorkerDeps,
     after_job,
+    before_job,
+    purge_expired_exports,
     reconcile_exports,
     render_export,
 )
+from vitae.exports.metrics import QUEUE_DEPTH
 from vitae.exports.models import Export
 from vitae.queue import RENDER_EXPORT, open_queue
 from vitae.rendering import Renderer
@@ -60,6 +65,17 @@ class VitaeWorker(Worker[WorkerContext]):
         return [asyncio.create_task(poll(func, sleep, arg)) for func, sleep, arg in loops]
 
 
+async def watch_queue_depth(queue: RedisQueue, every: float = 5.0) -> None:
+    """Keep the queue-depth gauge current (scrapes must not wait on Redis)."""
+    while True:
+        try:
+            for state in ("queued", "active"):
+                QUEUE_DEPTH.labels(state=state).set(await queue.count(state))
+        except Exception:
+            log.warning("could not read the queue depth", exc_info=True)
+        await asyncio.sleep(every)
+
+
 def create_worker(settings: Settings) -> Worker[WorkerContext]:
     """Build a worker. Clients open in its startup hook and close in its shutdown hook."""
     settings.require("redis_url", "mongodb_url")
@@ -79,11 +95,17 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
             queue=queue,
             events=ExportEvents(queue.redis),
         )
+        if settings.jobs.metrics_port:
+            start_http_server(settings.jobs.metrics_port)
+        ctx["gauges"] = asyncio.create_task(watch_queue_depth(queue))
         log.info(
             "worker ready: concurrency=%d, storage=%s", settings.jobs.concurrency, settings.storage
         )
 
     async def shutdown(ctx: WorkerContext) -> None:
+        gauges = ctx.get("gauges")
+        if gauges is not None:
+            gauges.cancel()
         deps = ctx.get("deps")
         if deps is not None:
             await deps.storage.close()
@@ -99,10 +121,14 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
     return VitaeWorker(
         queue,
         functions=[(RENDER_EXPORT, render_export)],
-        cron_jobs=[CronJob(reconcile_exports, cron="* * * * *", timeout=60)],
+        cron_jobs=[
+            CronJob(reconcile_exports, cron="* * * * *", timeout=60),
+            CronJob(purge_expired_exports, cron="17 * * * *", timeout=600),
+        ],
         concurrency=settings.jobs.concurrency,
         startup=[startup],
         shutdown=[shutdown],
+        before_process=[before_job],
         after_process=[after_job],
         timers=timers,
         shutdown_grace_period_s=settings.jobs.timeout,

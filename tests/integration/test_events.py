@@ -14,7 +14,15 @@ import jwt
 from redis.asyncio import Redis
 
 from conftest import Services, make_settings
-from support import Headers, create_resume, running_api, running_worker, sse_events, wait_for_export
+from support import (
+    Headers,
+    create_resume,
+    running_api,
+    running_worker,
+    sse_events,
+    wait_for_export,
+    wait_for_subscribers,
+)
 from vitae.settings import Settings
 
 
@@ -46,7 +54,8 @@ async def test_an_export_followed_live_to_its_end(
     created = await new_export(idle_client, headers)
     # The stream opens while the export is pending; the worker starts only afterwards.
     stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
-    await asyncio.sleep(0.3)
+    assert idle_settings.redis_url
+    await wait_for_subscribers(idle_settings.redis_url, f"vitae:exports:{created['exportId']}")
     async with running_worker(idle_settings):
         events = await stream
     kinds = [
@@ -168,7 +177,8 @@ async def test_dashboard_stream_sees_every_export_of_the_user(
                     return
 
     watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0.3)
+    assert idle_settings.redis_url
+    await wait_for_subscribers(idle_settings.redis_url, f"vitae:users:{me['id']}:exports")
     later = await new_export(idle_client, headers, "Later")
     await new_export(idle_client, other, "Not mine")
     async with running_worker(idle_settings), asyncio.timeout(30):

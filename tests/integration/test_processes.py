@@ -408,7 +408,7 @@ async def test_dev_runs_everything_on_a_bare_config_and_keeps_data(
 async def test_two_api_replicas_share_live_events(services: Services, tmp_path: Path) -> None:
     """A client streaming from one replica sees, live, an export requested through the other
     and run by a separate worker: events travel over Redis, not inside a process."""
-    from support import sse_events  # noqa: PLC0415
+    from support import sse_events, wait_for_subscribers  # noqa: PLC0415
 
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -439,7 +439,8 @@ async def test_two_api_replicas_share_live_events(services: Services, tmp_path: 
                             return
 
             watcher = asyncio.create_task(watch())
-            await asyncio.sleep(0.5)  # the stream is open on replica one
+            me = (await one.get("/api/users/me", headers=headers)).json()
+            await wait_for_subscribers(services.redis.url, f"vitae:users:{me['id']}:exports")
             resume = await two.post(
                 "/api/resumes",
                 json={"title": "CV", "content": {"basics": {"name": "Two Replicas"}}},
@@ -464,3 +465,32 @@ async def test_two_api_replicas_share_live_events(services: Services, tmp_path: 
     assert ("progress", "rendering") in seen
     assert seen[-1] == ("status", "completed")
     assert [(f["status"], f["version"]) for f in final] == [(polled["status"], polled["version"])]
+
+
+@pytest.mark.slow
+async def test_logs_are_structured_and_leak_nothing(stack: Stack, tmp_path: Path) -> None:
+    token = create_user_token(stack.env, stack.cwd, "quiet@example.com")
+    headers = {"Authorization": f"Bearer {token}"}
+    secret_line = "Confidential: salary expectations 250k"
+    resume = {"basics": {"name": "Private Person", "summary": secret_line}}
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+        body, _ = await export_once(client, headers, resume)
+        created_stream = (await client.get("/api/users/me", headers=headers)).json()["eventsUrl"]
+        stream_token = created_stream.split("token=", 1)[1]
+        await client.get(created_stream.replace("/api/exports/events", "/api/exports/nope/events"))
+        await client.get(body["fileUrl"])
+    signature = body["fileUrl"].split("signature=", 1)[1]
+    api_log = (tmp_path / "api.log").read_text(encoding="utf-8")
+    worker_log = (tmp_path / "worker.log").read_text(encoding="utf-8")
+    for text in (api_log, worker_log):
+        for secret in (token, stream_token, signature, secret_line, "Private Person"):
+            assert secret not in text
+    api_lines = [json.loads(line) for line in api_log.splitlines() if line.startswith("{")]
+    requests = [line for line in api_lines if line["event"] == "request"]
+    assert requests
+    assert all(line["request_id"] and "?" not in line["path"] for line in requests)
+    assert any(line.get("user_id") for line in requests), requests[:3]
+    worker_lines = [json.loads(line) for line in worker_log.splitlines() if line.startswith("{")]
+    rendered = [line for line in worker_lines if line.get("export_id") == body["id"]]
+    assert rendered
+    assert all(line["attempt"] == 1 for line in rendered)

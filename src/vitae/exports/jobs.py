@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NotRequired
 from bson import ObjectId
 from saq.job import Status
 from saq.types import Context
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
@@ -63,6 +63,7 @@ class WorkerContext(Context):
     """SAQ's job context plus our dependencies."""
 
     deps: NotRequired[WorkerDeps]
+    gauges: NotRequired[asyncio.Task[None]]
 
 
 def deps_of(ctx: WorkerContext) -> WorkerDeps:
@@ -106,10 +107,7 @@ async def render_export(
     """Render an export's PDF and store it. Idempotent: a re-run overwrites the same key."""
     job = ctx.get("job")
     attempt = job.attempts if job else 1
-    with (
-        bound_contextvars(export_id=exportId, user_id=userId, attempt=attempt),
-        JOBS_IN_FLIGHT.track_inprogress(),
-    ):
+    with JOBS_IN_FLIGHT.track_inprogress():
         return await _render_export(
             ctx, job, attempt, exportId, resumeId, userId, watermarked=watermarked
         )
@@ -176,11 +174,32 @@ def readable(error: BaseException | None, job: Job) -> str:
     return f"unexpected {type(error).__name__}: {error}"[:500]
 
 
+LOG_CONTEXT = ("job", "export_id", "user_id", "attempt")
+
+
+async def before_job(ctx: WorkerContext) -> None:
+    """Every log line of a job, SAQ's own included, names the export and the attempt."""
+    job = ctx.get("job")
+    if job is not None and job.function == RENDER_EXPORT:
+        kwargs = job.kwargs or {}
+        bind_contextvars(
+            job=job.function, export_id=job.key, user_id=kwargs.get("userId"), attempt=job.attempts
+        )
+    elif job is not None:
+        bind_contextvars(job=job.function)
+
+
 async def after_job(ctx: WorkerContext) -> None:
     """When a render job has spent its last attempt, its export fails with a readable error."""
     job = ctx.get("job")
-    if job is None or job.function != RENDER_EXPORT:
-        return
+    try:
+        if job is not None and job.function == RENDER_EXPORT:
+            await _settle(ctx, job)
+    finally:
+        unbind_contextvars(*LOG_CONTEXT)
+
+
+async def _settle(ctx: WorkerContext, job: Job) -> None:
     error = ctx.get("exception")
     service = deps_of(ctx).exports()
     if job.status in {Status.FAILED, Status.ABORTED}:
@@ -215,3 +234,23 @@ async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:
     if requeued or failed:
         log.warning("reconciled exports: %d re-enqueued, %d failed", requeued, failed)
     return {"requeued": requeued, "failed": failed}
+
+
+PURGE_BATCH = 500
+
+
+async def purge_expired_exports(ctx: WorkerContext) -> dict[str, int]:
+    """Periodic: delete finished exports (records and files) older than the retention."""
+    deps = deps_of(ctx)
+    days = deps.settings.jobs.retention_days
+    if days <= 0:
+        return {"purged": 0}
+    service = deps.exports()
+    purged = 0
+    while batch := await service.expired(timedelta(days=days), PURGE_BATCH):
+        for export in batch:
+            await service.purge(export)
+        purged += len(batch)
+    if purged:
+        log.info("purged %d exports older than %d days", purged, days)
+    return {"purged": purged}

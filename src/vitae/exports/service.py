@@ -274,6 +274,26 @@ class ExportService:
         )
         return [Export.model_validate_doc(doc) async for doc in docs]
 
+    async def expired(self, older_than: timedelta, limit: int) -> list[Export]:
+        """Finished exports created before ``older_than`` ago, oldest first."""
+        cutoff = utcnow() - older_than
+        docs = (
+            self.collection.find(
+                {"status": {"$in": [s.value for s in TERMINAL]}, "createdAt": {"$lt": cutoff}}
+            )
+            .sort("createdAt", 1)
+            .limit(limit)
+        )
+        return [Export.model_validate_doc(doc) async for doc in docs]
+
+    async def purge(self, export: Export) -> None:
+        """Delete a finished export's file, then its record (a crash in between leaves a
+        record without a file, never a file without a record).
+        """
+        if export.storage_key and self.storage is not None:
+            await self.storage.delete(export.storage_key)
+        await self.collection.delete_one({"_id": export.id, "status": export.status.value})
+
     async def _transition(
         self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
     ) -> Export | None:

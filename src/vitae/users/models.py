@@ -15,6 +15,7 @@ class User(Model):
     email: str = Field(unique=True)
     name: str = ""
     credit_balance: int = Field(default=0, key_name="creditBalance")
+    is_admin: bool = Field(default=False, key_name="isAdmin")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
 
     model_config = {"collection": "users"}  # noqa: RUF012  (ODMantic's declared config style)

@@ -29,7 +29,9 @@ class UserService:
     def __init__(self, engine: AIOEngine) -> None:
         self.engine = engine
 
-    async def create(self, email: str, *, name: str = "", credit_balance: int = 0) -> User:
+    async def create(
+        self, email: str, *, name: str = "", credit_balance: int = 0, admin: bool = False
+    ) -> User:
         """Create a user; the email must be new."""
         email = email.strip().lower()
         if "@" not in email:
@@ -37,7 +39,10 @@ class UserService:
         if credit_balance < 0:
             raise InvalidRequestError("credits cannot be negative", field="credits")
         user = User(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
-            email=email, name=name or email.split("@", 1)[0], credit_balance=credit_balance
+            email=email,
+            name=name or email.split("@", 1)[0],
+            credit_balance=credit_balance,
+            is_admin=admin,
         )
         try:
             return await self.engine.save(user)

@@ -1,0 +1,161 @@
+"""What operators rely on: readiness, metrics, retention and the queue view."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conftest import Services, env_for, make_settings
+from support import create_resume, running_api, running_worker, wait_for_export
+from vitae.embedded import free_port
+from vitae.settings import Settings
+
+
+async def test_ready_names_each_dependency(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"mongodb": "ok", "redis": "ok", "storage": "ok"},
+    }
+
+
+async def test_ready_is_503_when_redis_is_down(services: Services, data_dir: Path) -> None:
+    settings = make_settings(
+        services, data_dir, VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    async with running_api(settings) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["mongodb"] == "ok"
+    assert body["checks"]["redis"].startswith("ConnectionError")
+
+
+def run_ready(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vitae", "ready"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ready_command_for_container_healthchecks(services: Services, tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
+    ok = run_ready({**base, **env_for(services, tmp_path)})
+    assert ok.returncode == 0, ok.stderr
+    assert '"redis": "ok"' in ok.stdout
+    down = run_ready(
+        {
+            **base,
+            **env_for(services, tmp_path, VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"),
+        }
+    )
+    assert down.returncode == 1
+    assert '"mongodb": "ok"' in down.stdout
+
+
+async def test_metrics_after_an_export(client: httpx.AsyncClient, make_user, worker) -> None:
+    headers = await make_user()
+    resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
+    created = (
+        await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+    ).json()
+    await wait_for_export(client, headers, created["exportId"])
+    await client.get(created["statusUrl"], headers=headers)
+    text = (await client.get("/metrics")).text
+    assert re.search(
+        r'^vitae_exports_requested_total\{watermarked="true"\} [1-9]', text, re.MULTILINE
+    )
+    assert re.search(
+        r'^vitae_exports_finished_total\{status="completed"\} [1-9]', text, re.MULTILINE
+    )
+    for histogram in ("queue", "render", "store", "total"):
+        assert re.search(rf"^vitae_export_{histogram}_seconds_count [1-9]", text, re.MULTILINE), (
+            histogram
+        )
+    assert "vitae_export_queue_depth" in text
+    assert "vitae_export_jobs_in_flight" in text
+    assert 'path="/api/exports/{export_id}"' in text
+    # Bounded labels: no ids of any kind.
+    assert not re.search(r"[0-9a-f]{24}", text)
+
+
+async def test_retention_deletes_old_exports_and_their_files(
+    client: httpx.AsyncClient, settings: Settings, make_user, worker
+) -> None:
+    from vitae.exports.jobs import purge_expired_exports  # noqa: PLC0415
+    from vitae.exports.models import Export  # noqa: PLC0415
+
+    headers = await make_user()
+    resume = await create_resume(client, headers, {"basics": {"name": "Old"}})
+    ids = []
+    for _ in range(2):
+        created = (
+            await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        ).json()
+        ids.append(created["exportId"])
+        await wait_for_export(client, headers, created["exportId"])
+    deps = worker.context["deps"]
+    collection = deps.engine.get_collection(Export)
+    old = await collection.find_one({"_id": __import__("bson").ObjectId(ids[0])})
+    await collection.update_one(
+        {"_id": old["_id"]}, {"$set": {"createdAt": old["createdAt"] - timedelta(days=31)}}
+    )
+    old_file = settings.data_dir / "files" / old["storageKey"]
+    assert old_file.exists()
+
+    assert await purge_expired_exports({"deps": deps}) == {"purged": 1}  # pyright: ignore[reportArgumentType]
+    assert (await client.get(f"/api/exports/{ids[0]}", headers=headers)).status_code == 404
+    assert not old_file.exists()
+    assert (await client.get(f"/api/exports/{ids[1]}", headers=headers)).json()[
+        "status"
+    ] == "completed"
+
+
+async def test_queue_view_is_for_admins_only(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    from vitae.cli import create_user  # noqa: PLC0415
+
+    user = await make_user()
+    assert (await idle_client.get("/api/admin/queue", headers=user)).status_code == 403
+    resume = await create_resume(idle_client, user, {})
+    await idle_client.post("/api/exports", json={"resumeId": resume["id"]}, headers=user)
+    _, token = await create_user(idle_settings, "ops@example.com", "Ops", 0, admin=True)
+    view: dict[str, Any] = (
+        await idle_client.get("/api/admin/queue", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert view["queue"]["queued"] == 1
+    assert view["exports"]["pending"] == 1
+    assert view["recentFailures"] == []
+
+
+async def test_worker_serves_its_own_metrics(services: Services, data_dir: Path) -> None:
+    port = free_port()
+    settings = make_settings(
+        services, data_dir, VITAE_QUEUE_NAME="metered", VITAE_WORKER_METRICS_PORT=str(port)
+    )
+    async with running_worker(settings), httpx.AsyncClient() as http:
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:  # the server starts in the worker's startup hook
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                break
+            except httpx.ConnectError:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+    assert "vitae_export_jobs_in_flight" in text
