@@ -8,7 +8,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 from vitae import db
@@ -23,9 +24,11 @@ from vitae.admin import queue_view
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
 from vitae.exports.events import ExportEvents
+from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
-from vitae.http import vitae_error_handler
+from vitae.http import too_deep_handler, vitae_error_handler
+from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
 from vitae.queue import open_queue
 from vitae.rendering import list_templates
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 engine=engine,
                 queue=queue,
                 events=ExportEvents(redis),
+                idempotency=IdempotencyKeys(redis),
                 storage=storage,
                 templates=list_templates(settings.templates_dir),
             )
@@ -113,7 +117,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            ExportController,
+            Router(
+                "/",
+                route_handlers=[ExportController],
+                middleware=[export_rate_limit(settings.exports_per_minute).middleware],
+            ),
             export_events,
             all_export_events,
             ResumeController,
@@ -128,11 +136,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         plugins=[channels],
+        stores={RATE_LIMIT_STORE: RedisStore(redis, namespace="vitae:rate-limit")},
+        request_max_body_size=MAX_BODY_BYTES,
         middleware=[metrics.middleware],
         after_exception=[log_exception],
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init, log_requests_first],
-        exception_handlers={VitaeError: vitae_error_handler},
+        exception_handlers={VitaeError: vitae_error_handler, RecursionError: too_deep_handler},
         openapi_config=OpenAPIConfig(
             title="Vitae",
             version="0.1.0",

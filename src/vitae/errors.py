@@ -36,6 +36,12 @@ class ConflictError(VitaeError):
     status_code = 409
 
 
+class UnprocessableError(VitaeError):
+    """The request conflicts with an earlier one (an idempotency key reused with another body)."""
+
+    status_code = 422
+
+
 class ServiceUnavailableError(VitaeError):
     """A backing service (queue, database, storage) cannot be reached right now."""
 

@@ -9,7 +9,7 @@ from litestar import MediaType, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
-from vitae.errors import ServiceUnavailableError, VitaeError
+from vitae.errors import InvalidRequestError, ServiceUnavailableError, VitaeError
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -70,6 +70,13 @@ ERRORS = {
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """The documented error responses of an authenticated route: 401 plus ``codes``."""
     return {code: ERRORS[code] for code in sorted({401, *codes})}
+
+
+def too_deep_handler(request: Request[Any, Any, Any], error: RecursionError) -> Response[ErrorBody]:  # noqa: ARG001
+    """JSON nested beyond the decoder's depth is refused as bad input, not a server error."""
+    return vitae_error_handler(
+        request, InvalidRequestError("the JSON body is nested too deeply", field="body")
+    )
 
 
 def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> Response[ErrorBody]:  # noqa: ARG001

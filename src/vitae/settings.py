@@ -120,6 +120,7 @@ class Settings:
     queue_name: str
     sse_heartbeat: float
     stream_token_ttl: int
+    exports_per_minute: int
 
     def require(self, *names: Literal["redis_url", "mongodb_url", "jwt_secret"]) -> None:
         """Refuse to start when a needed setting is missing, naming its variable."""
@@ -163,6 +164,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         queue_name=read.str("QUEUE_NAME", "exports") or "exports",
         sse_heartbeat=read.float("SSE_HEARTBEAT", 15.0),
         stream_token_ttl=read.int("STREAM_TOKEN_TTL", 600),
+        exports_per_minute=read.int("EXPORTS_PER_MINUTE", 60),
         jobs=JobSettings(
             attempts=read.int("JOB_ATTEMPTS", 3),
             retry_delay=read.float("JOB_RETRY_DELAY", 1.0),

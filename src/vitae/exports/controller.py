@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromQuery, PathParameter, QueryParameter
+from litestar.params import Body, FromQuery, HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Redirect
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_302_FOUND
@@ -97,6 +97,22 @@ class ExportController(Controller):
             ),
             404: error_response("No such résumé, or not yours", 404, "no such resume", "resumeId"),
             401: ERRORS[401],
+            409: error_response(
+                "The same Idempotency-Key is still being handled",
+                409,
+                "a request with this Idempotency-Key is still being handled",
+                "Idempotency-Key",
+            ),
+            413: error_response("The body is over 2 MiB", 413, "Request Entity Too Large", "body"),
+            422: error_response(
+                "The Idempotency-Key was used with another body",
+                422,
+                "this Idempotency-Key was used with a different request body",
+                "Idempotency-Key",
+            ),
+            429: error_response(
+                "Too many exports: wait `Retry-After` seconds", 429, "Too Many Requests", "user"
+            ),
             503: ERRORS[503],
         },
     )
@@ -121,6 +137,15 @@ class ExportController(Controller):
                 ]
             ),
         ],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                max_length=255,
+                required=False,
+                description="Repeat a request safely: the same key and body give the same export",
+            ),
+        ] = None,
     ) -> Response[ExportCreated]:
         """Request an export of one of your résumés."""
         export = await exports.create(
@@ -128,6 +153,7 @@ class ExportController(Controller):
             ExportRequest(
                 resume_id=data.resume_id, template=data.template, paper_size=data.paper_size
             ),
+            idempotency_key=idempotency_key,
         )
         export_id = str(export.id)
         status_url = f"{BASE}/{export_id}"

@@ -15,5 +15,6 @@ def provide_export_service(state: State) -> ExportService:
         queue=state.queue,
         storage=state.storage,
         events=state.events,
+        idempotency=state.idempotency,
         templates=[t.name for t in state.templates],
     )

@@ -6,6 +6,7 @@ so a retried, duplicated or late job can never move an export backwards or twice
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import unicodedata
@@ -18,6 +19,7 @@ from pymongo import ReturnDocument
 from redis.exceptions import RedisError
 
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
+from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
 from vitae.exports.models import ACTIVE, TERMINAL, Export, ExportStatus
 from vitae.queue import export_job
@@ -83,6 +85,7 @@ class ExportService:
         queue: Queue | None = None,
         storage: Storage | None = None,
         events: ExportEvents | None = None,
+        idempotency: IdempotencyKeys | None = None,
         templates: Iterable[str] = (),
     ) -> None:
         self.engine = engine
@@ -90,12 +93,32 @@ class ExportService:
         self.queue = queue
         self.storage = storage
         self.events = events
+        self.idempotency = idempotency
         self.templates = frozenset(templates)
         self.collection = engine.get_collection(Export)
 
     # -- API operations -------------------------------------------------------------------
 
-    async def create(self, user: User, request: ExportRequest) -> Export:
+    async def create(
+        self, user: User, request: ExportRequest, *, idempotency_key: str | None = None
+    ) -> Export:
+        """Create an export; with an idempotency key, a repeat returns the first one's export."""
+        if idempotency_key is None or self.idempotency is None:
+            return await self._create(user, request)
+        user_id = str(user.id)
+        digest = fingerprint(repr(dataclasses.astuple(request)).encode())
+        earlier = await self.idempotency.claim(user_id, idempotency_key, digest)
+        if earlier is not None:
+            return await self.get(user.id, earlier)
+        try:
+            export = await self._create(user, request)
+        except BaseException:
+            await self.idempotency.release(user_id, idempotency_key)
+            raise
+        await self.idempotency.record(user_id, idempotency_key, digest, str(export.id))
+        return export
+
+    async def _create(self, user: User, request: ExportRequest) -> Export:
         """Check ownership, decide the watermark, record ``pending`` and enqueue the job."""
         resume = await self.engine.find_one(
             Resume, Resume.id == parse_id(request.resume_id, "resume"), Resume.user_id == user.id
