@@ -17,7 +17,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from vitae import db
 from vitae.admin import queue_view
@@ -27,7 +29,8 @@ from vitae.exports.events import ExportEvents
 from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
-from vitae.http import too_deep_handler, vitae_error_handler
+from vitae.gallery import GALLERY_ROUTES
+from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
 from vitae.queue import open_queue
@@ -37,7 +40,6 @@ from vitae.resumes.models import Resume
 from vitae.settings import Settings, get_settings
 from vitae.storage import open_storage
 from vitae.system import download_file, health, ready
-from vitae.system import list_templates as list_templates_route
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.users.models import User
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ResumeController,
             me,
             queue_view,
-            list_templates_route,
+            *GALLERY_ROUTES,
             health,
             ready,
             download_file,
@@ -142,7 +144,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         after_exception=[log_exception],
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init, log_requests_first],
-        exception_handlers={VitaeError: vitae_error_handler, RecursionError: too_deep_handler},
+        exception_handlers={
+            VitaeError: vitae_error_handler,
+            RecursionError: too_deep_handler,
+            RedisError: backend_down_handler,
+            ConnectionFailure: backend_down_handler,
+        },
         openapi_config=OpenAPIConfig(
             title="Vitae",
             version="0.1.0",

@@ -8,6 +8,7 @@ import msgspec
 from litestar import MediaType, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
+from redis.exceptions import RedisError
 
 from vitae.errors import InvalidRequestError, ServiceUnavailableError, VitaeError
 
@@ -70,6 +71,15 @@ ERRORS = {
 def errors(*codes: int) -> dict[int, ResponseSpec]:
     """The documented error responses of an authenticated route: 401 plus ``codes``."""
     return {code: ERRORS[code] for code in sorted({401, *codes})}
+
+
+def backend_down_handler(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    """Redis or MongoDB unreachable: 503 with ``Retry-After``, never a bare 500."""
+    service = "queue" if isinstance(error, RedisError | OSError) else "database"
+    return vitae_error_handler(
+        request,
+        ServiceUnavailableError(f"the {service} is unavailable; retry shortly", field="service"),
+    )
 
 
 def too_deep_handler(request: Request[Any, Any, Any], error: RecursionError) -> Response[ErrorBody]:  # noqa: ARG001

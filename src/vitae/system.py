@@ -12,9 +12,8 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
 from vitae.errors import NotFoundError
-from vitae.http import error_response, errors
+from vitae.http import error_response
 from vitae.readiness import check_dependencies
-from vitae.rendering import TemplateInfo
 from vitae.storage import LocalStorage
 from vitae.storage.local import FILES_PATH
 
@@ -30,6 +29,12 @@ class Readiness(msgspec.Struct):
 
     status: str
     checks: dict[str, str]
+
+
+@get("/health", tags=["system"], summary="Liveness", exclude_from_auth=True)
+async def health() -> Health:
+    """Answers while the process runs."""
+    return Health()
 
 
 @get(
@@ -48,33 +53,6 @@ async def ready(state: State) -> Response[Readiness]:
         Readiness(status="ready" if healthy else "unavailable", checks=checks),
         status_code=200 if healthy else 503,
     )
-
-
-class TemplateRead(msgspec.Struct, rename="camel", kw_only=True):
-    """A template a résumé can be exported with."""
-
-    name: str
-    title: str
-    description: str
-    paper_sizes: list[str]
-
-
-@get("/health", tags=["system"], summary="Liveness", exclude_from_auth=True)
-async def health() -> Health:
-    """Answers while the process runs."""
-    return Health()
-
-
-@get("/api/templates", tags=["templates"], summary="List templates", responses=errors())
-async def list_templates(state: State) -> list[TemplateRead]:
-    """The templates and the options each accepts."""
-    templates: list[TemplateInfo] = state.templates
-    return [
-        TemplateRead(
-            name=t.name, title=t.title, description=t.description, paper_sizes=list(t.paper_sizes)
-        )
-        for t in templates
-    ]
 
 
 @get(

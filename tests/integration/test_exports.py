@@ -310,3 +310,43 @@ async def test_local_links_refuse_tampering_and_expiry(
     valid = await client.get(f"/files/{key}?expires=2000000000&filename=a.pdf&signature={fresh}")
     assert valid.status_code == 200
     assert 'filename="a.pdf"' in valid.headers["content-disposition"]
+
+
+async def test_template_options_are_validated_stored_and_used(
+    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
+) -> None:
+    headers = await make_user(credits=1)
+    resume = await create_resume(client, headers, sample_resume)
+    body = {
+        "resumeId": resume["id"],
+        "template": "compact",
+        "paperSize": "letter",
+        "options": {"accentColor": "#1F4E79", "sectionOrder": ["education", "work"]},
+    }
+    created = (await client.post("/api/exports", json=body, headers=headers)).json()
+    done = await wait_for_export(client, headers, created["exportId"])
+    assert done["status"] == "completed", done
+    assert done["options"]["accentColor"] == "#1f4e79"
+    assert done["options"]["sectionOrder"][:2] == ["education", "work"]
+    reader = PdfReader(io.BytesIO(await download(client, done["fileUrl"])))
+    assert [float(v) for v in reader.pages[0].mediabox[2:]] == [612.0, 792.0]
+
+    bad = await client.post(
+        "/api/exports",
+        json={**body, "options": {"accentColor": "reddish"}},
+        headers=headers,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["extra"][0]["key"] == "options.accentColor"
+    unknown = await client.post(
+        "/api/exports", json={**body, "options": {"glitter": True}}, headers=headers
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["extra"][0]["key"] == "options.glitter"
+
+
+async def test_template_catalogue_lists_options(client: httpx.AsyncClient, make_user) -> None:
+    templates = (await client.get("/api/templates", headers=await make_user())).json()
+    names = {t["name"] for t in templates}
+    assert {"classic", "sidebar", "compact", "academic"} <= names
+    assert all(t["options"] and t["paperSizes"] == ["a4", "letter"] for t in templates)

@@ -13,6 +13,11 @@ ROUTES = {
     "/api/resumes": {"get", "post"},
     "/api/resumes/{resume_id}": {"get", "patch", "delete"},
     "/api/templates": {"get"},
+    "/api/templates/{name}/preview.png": {"get"},
+    "/api/exports/{export_id}/events": {"get"},
+    "/api/exports/events": {"get"},
+    "/api/admin/queue": {"get"},
+    "/ready": {"get"},
     "/api/users/me": {"get"},
     "/health": {"get"},
 }

@@ -57,6 +57,7 @@ async def to_read(export: Export, exports: ExportService) -> ExportRead:
         format=export.format,
         template=export.template,
         paper_size=export.paper_size,
+        options=export.options,
         watermarked=export.watermarked,
         attempts=export.attempts,
         version=export.version,
@@ -151,7 +152,10 @@ class ExportController(Controller):
         export = await exports.create(
             request.user,
             ExportRequest(
-                resume_id=data.resume_id, template=data.template, paper_size=data.paper_size
+                resume_id=data.resume_id,
+                template=data.template,
+                paper_size=data.paper_size,
+                options=data.options or {},
             ),
             idempotency_key=idempotency_key,
         )

@@ -16,5 +16,5 @@ def provide_export_service(state: State) -> ExportService:
         storage=state.storage,
         events=state.events,
         idempotency=state.idempotency,
-        templates=[t.name for t in state.templates],
+        templates=state.templates,
     )

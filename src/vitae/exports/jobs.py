@@ -141,6 +141,7 @@ async def _render_export(
             template=export.template,
             paper_size="letter" if export.paper_size == "letter" else "a4",
             watermark=watermarked,
+            options=export.options,
         )
         try:
             with RENDER_TIME.time():

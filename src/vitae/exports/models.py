@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from odmantic import Field, Index, Model
 from odmantic.bson import ObjectId
@@ -37,6 +38,7 @@ class Export(Model):
     format: str = "pdf"
     template: str
     paper_size: str = Field(key_name="paperSize")
+    options: dict[str, Any] = Field(default_factory=dict)
     watermarked: bool
     file_name: str = Field(key_name="fileName")
     file_url: str | None = Field(default=None, key_name="fileUrl")

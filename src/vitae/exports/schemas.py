@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -31,6 +31,15 @@ class ExportCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True, k
         msgspec.Meta(description="Template name from GET /api/templates; default: the résumé's"),
     ] = None
     paper_size: PaperSize = "a4"
+    options: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description=(
+                "Template options as GET /api/templates declares them, e.g. "
+                '{"accentColor": "#1f4e79", "sectionOrder": ["work", "education"]}'
+            )
+        ),
+    ] = None
 
 
 class ExportCreated(msgspec.Struct, rename="camel", kw_only=True):
@@ -56,6 +65,7 @@ class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     format: str
     template: str
     paper_size: str
+    options: dict[str, Any]
     watermarked: bool
     attempts: int
     version: int

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from bson import ObjectId
 from pymongo import ReturnDocument
 from redis.exceptions import RedisError
@@ -23,11 +24,17 @@ from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
 from vitae.exports.models import ACTIVE, TERMINAL, Export, ExportStatus
 from vitae.queue import export_job
+from vitae.rendering import (
+    InvalidOptionError,
+    TemplateInfo,
+    validate_options,
+    validate_paper_size,
+)
 from vitae.resumes.models import Resume
 from vitae.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from odmantic import AIOEngine
     from saq import Queue
@@ -47,6 +54,7 @@ class ExportRequest:
     resume_id: str
     template: str | None
     paper_size: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
 
 
 def download_name(person: str) -> str:
@@ -86,7 +94,7 @@ class ExportService:
         storage: Storage | None = None,
         events: ExportEvents | None = None,
         idempotency: IdempotencyKeys | None = None,
-        templates: Iterable[str] = (),
+        templates: Iterable[TemplateInfo] = (),
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -94,7 +102,7 @@ class ExportService:
         self.storage = storage
         self.events = events
         self.idempotency = idempotency
-        self.templates = frozenset(templates)
+        self.templates = {template.name: template for template in templates}
         self.collection = engine.get_collection(Export)
 
     # -- API operations -------------------------------------------------------------------
@@ -106,7 +114,7 @@ class ExportService:
         if idempotency_key is None or self.idempotency is None:
             return await self._create(user, request)
         user_id = str(user.id)
-        digest = fingerprint(repr(dataclasses.astuple(request)).encode())
+        digest = fingerprint(msgspec.json.encode(request, order="sorted"))
         earlier = await self.idempotency.claim(user_id, idempotency_key, digest)
         if earlier is not None:
             return await self.get(user.id, earlier)
@@ -126,17 +134,25 @@ class ExportService:
         if resume is None:
             raise NotFoundError("no such resume", field="resumeId")
         template = request.template or resume.template
-        if template not in self.templates:
+        info = self.templates.get(template)
+        if info is None:
             raise InvalidRequestError(
                 f"unknown template {template!r}; choose one of {sorted(self.templates)}",
                 field="template",
             )
+        try:
+            paper_size = validate_paper_size(info, request.paper_size)
+            options = msgspec.to_builtins(validate_options(info, request.options))
+        except InvalidOptionError as error:
+            field = "paperSize" if error.option == "paperSize" else f"options.{error.option}"
+            raise InvalidRequestError(error.message, field=field) from None
         name = str((resume.content.get("basics") or {}).get("name") or user.name)
         export = Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user.id,
             resume_id=resume.id,
             template=template,
-            paper_size=request.paper_size,
+            paper_size=paper_size,
+            options=options,
             watermarked=user.credit_balance < self.settings.paid_export_threshold,
             file_name=download_name(name),
         )

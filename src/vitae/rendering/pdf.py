@@ -136,10 +136,13 @@ def _compile(
 def _resolve_auto(values: dict[str, Any], resume: Mapping[str, Any]) -> dict[str, Any]:
     """Replace `auto` language and direction with what the résumé's text calls for."""
     resolved = dict(values)
+    if "auto" not in (resolved.get("language"), resolved.get("direction")):
+        return resolved
+    detected = detect_language(resume)
     if resolved.get("language") == "auto":
-        resolved["language"] = detect_language(resume)
+        resolved["language"] = detected
     if resolved.get("direction") == "auto":
-        resolved["direction"] = detect_direction(resume, str(resolved.get("language", "en")))
+        resolved["direction"] = detect_direction(str(resolved.get("language", "en")), detected)
     return resolved
 
 

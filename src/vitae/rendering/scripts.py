@@ -6,7 +6,7 @@ Only the script is looked at, so Latin-script résumés count as English; other 
 the same script are chosen with the `language` option.
 """
 
-from collections import Counter
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final, Literal
 
@@ -14,22 +14,25 @@ type Direction = Literal["ltr", "rtl"]
 
 # Fields that hold addresses and dates rather than prose.
 _SKIPPED_KEYS: Final = frozenset({"url", "email", "phone", "image", "$schema", "meta"})
-_SAMPLE_CHARACTERS: Final = 20_000
+_SAMPLE_CHARACTERS: Final = 5_000
 # A script must hold this share of the letters to decide the language.
 _DOMINANT_SHARE: Final = 0.25
+_KANA_SHARE: Final = 0.05
 RTL_LANGUAGES: Final = frozenset({"ar", "he"})
 
-_SCRIPTS: Final[tuple[tuple[str, tuple[tuple[int, int], ...]], ...]] = (
-    ("arabic", ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF),
-                (0xFE70, 0xFEFF))),
-    ("hebrew", ((0x0590, 0x05FF), (0xFB1D, 0xFB4F))),
-    ("hangul", ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))),
-    ("kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F))),
-    ("han", ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))),
-    ("cyrillic", ((0x0400, 0x052F),)),
-    ("greek", ((0x0370, 0x03FF), (0x1F00, 0x1FFF))),
-    ("devanagari", ((0x0900, 0x097F),)),
-)  # fmt: skip
+# Letters of each script (Unicode blocks), counted with one regular expression per script.
+_SCRIPTS: Final = {
+    "arabic": re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]"),
+    "hebrew": re.compile(r"[\u0590-\u05FF\uFB1D-\uFB4F]"),
+    "hangul": re.compile(r"[\u1100-\u11FF\u3130-\u318F\uAC00-\uD7AF]"),
+    "kana": re.compile(r"[\u3040-\u30FF\u31F0-\u31FF\uFF66-\uFF9F]"),
+    "han": re.compile(r"[\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF]"),
+    "cyrillic": re.compile(r"[\u0400-\u052F]"),
+    "greek": re.compile(r"[\u0370-\u03FF\u1F00-\u1FFF]"),
+    "devanagari": re.compile(r"[\u0900-\u097F]"),
+}
+_LETTER: Final = re.compile(r"[^\W\d_]")
+_UKRAINIAN: Final = re.compile(r"[ґєіїҐЄІЇ]")
 _LANGUAGE_OF_SCRIPT: Final = {
     "arabic": "ar",
     "hebrew": "he",
@@ -40,55 +43,40 @@ _LANGUAGE_OF_SCRIPT: Final = {
     "greek": "el",
     "devanagari": "hi",
 }
-_UKRAINIAN_LETTERS: Final = frozenset("ґєіїҐЄІЇ")
 
 
 def detect_language(resume: Mapping[str, Any]) -> str:
     """The language code whose script dominates the résumé's text; "en" for Latin script."""
-    counts, ukrainian = _count_scripts(resume)
-    total = sum(counts.values())
+    text = _sample_text(resume)
+    total = len(_LETTER.findall(text))
     if total == 0:
         return "en"
+    counts = {script: len(pattern.findall(text)) for script, pattern in _SCRIPTS.items()}
     # Japanese mixes kana with kanji: any real share of kana makes Han text Japanese.
-    if counts["kana"] >= 0.05 * (counts["kana"] + counts["han"]) and counts["kana"]:
-        counts["kana"] += counts.pop("han", 0)
+    if counts["kana"] and counts["kana"] >= _KANA_SHARE * (counts["kana"] + counts["han"]):
+        counts["kana"] += counts.pop("han")
     script, count = max(counts.items(), key=lambda item: item[1])
-    if script == "latin" or count < _DOMINANT_SHARE * total:
+    if count < _DOMINANT_SHARE * total:
         return "en"
-    if script == "cyrillic" and ukrainian:
+    if script == "cyrillic" and _UKRAINIAN.search(text):
         return "uk"
     return _LANGUAGE_OF_SCRIPT[script]
 
 
-def detect_direction(resume: Mapping[str, Any], language: str) -> Direction:
-    """Right to left when the language, or the script that dominates the text, is written so."""
-    if language in RTL_LANGUAGES or detect_language(resume) in RTL_LANGUAGES:
-        return "rtl"
-    return "ltr"
+def detect_direction(language: str, detected: str) -> Direction:
+    """Right to left when the chosen language, or the one detected from the text, is so."""
+    return "rtl" if RTL_LANGUAGES & {language, detected} else "ltr"
 
 
-def _count_scripts(resume: Mapping[str, Any]) -> tuple[Counter[str], bool]:
-    counts: Counter[str] = Counter()
-    ukrainian = False
-    seen = 0
+def _sample_text(resume: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    size = 0
     for text in _texts(resume, depth=4):
-        for char in text:
-            if not char.isalpha():
-                continue
-            script = _script_of(ord(char))
-            counts[script] += 1
-            ukrainian = ukrainian or char in _UKRAINIAN_LETTERS
-        seen += len(text)
-        if seen > _SAMPLE_CHARACTERS:
+        parts.append(text)
+        size += len(text)
+        if size > _SAMPLE_CHARACTERS:
             break
-    return counts, ukrainian
-
-
-def _script_of(code: int) -> str:
-    for script, ranges in _SCRIPTS:
-        if any(low <= code <= high for low, high in ranges):
-            return script
-    return "latin"
+    return "\n".join(parts)
 
 
 def _texts(value: object, depth: int) -> Iterator[str]:

@@ -19,7 +19,8 @@ from vitae.rendering import (
 )
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
-TEMPLATES = ["classic", "sidebar"]
+SAMPLES = Path(__file__).resolve().parent / "samples"
+TEMPLATES = ["academic", "classic", "compact", "sidebar"]
 WATERMARK = "Created with Vitae"
 # The sample has no certificates; one is added so that every section of the schema is shown.
 CERTIFICATE = {
@@ -55,7 +56,7 @@ def render(resume: dict[str, Any], templates_dir: Path, template: str, **options
     return render_pdf(resume, RenderOptions(template, **options), templates_dir=templates_dir)
 
 
-def test_list_templates_returns_both(templates_dir):
+def test_list_templates_returns_every_template(templates_dir):
     infos = list_templates(templates_dir)
 
     names = [info.name for info in infos]
@@ -161,11 +162,12 @@ def test_paper_size(template, paper_size, size, templates_dir, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_on_every_page_only_when_requested(template, templates_dir, sample):
-    marked = pages_text(render(sample, templates_dir, template, watermark=True))
-    plain = pages_text(render(sample, templates_dir, template, watermark=False))
+def test_watermark_on_every_page_only_when_requested(template, templates_dir):
+    long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
+    marked = pages_text(render(long, templates_dir, template, watermark=True))
+    plain = pages_text(render(long, templates_dir, template, watermark=False))
 
-    assert len(marked) > 1  # the sample runs over a page, so "every page" is tested
+    assert len(marked) > 1  # the résumé runs over a page, so "every page" is tested
     assert all(WATERMARK in page for page in marked)
     assert not any(WATERMARK in page for page in plain)
 
@@ -379,7 +381,9 @@ async def test_renderer_renders_concurrently(templates_dir, sample):
         jobs = [
             renderer.render(
                 {**sample, "basics": {**sample["basics"], "name": name}},
-                RenderOptions(TEMPLATES[i % 2], paper_size="letter" if i % 3 else "a4"),
+                RenderOptions(
+                    TEMPLATES[i % len(TEMPLATES)], paper_size="letter" if i % 3 else "a4"
+                ),
             )
             for i, name in enumerate(names)
         ]
