@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from vitae.embedded import Server, free_port, start_mongo, start_redis
 from vitae.settings import Settings, settings_from_env
@@ -94,7 +95,10 @@ async def clean_state(services: Services, redis: Redis) -> None:
         for collection in ("users", "resumes", "exports"):
             await client[name][collection].delete_many({})
     client.close()
-    await redis.flushdb()
+    try:
+        await redis.flushdb()
+    except RedisConnectionError:  # the server was restarted by a fault test: reconnect
+        await redis.flushdb()
 
 
 @pytest.fixture(scope="session")

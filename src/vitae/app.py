@@ -9,8 +9,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from litestar import Litestar, Router
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -18,7 +16,6 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vitae import db
@@ -26,6 +23,7 @@ from vitae.admin import queue_view
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
 from vitae.exports.events import ExportEvents
+from vitae.exports.hub import EventHub
 from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
@@ -33,7 +31,7 @@ from vitae.gallery import GALLERY_ROUTES
 from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
-from vitae.queue import open_queue
+from vitae.queue import open_queue, redis_client
 from vitae.rendering import list_templates
 from vitae.resumes.controller import ResumeController
 from vitae.resumes.models import Resume
@@ -77,13 +75,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings.require("redis_url", "mongodb_url", "jwt_secret")
     assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
     assert settings.redis_url is not None  # noqa: S101
-    # One Redis client for the export events this replica publishes and receives; the
-    # channels plugin multiplexes every open stream over one pub/sub connection.
-    redis = Redis.from_url(settings.redis_url)
-    channels = ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=redis),
-        arbitrary_channels_allowed=True,
-    )
+    # One Redis client for the export events this replica publishes and receives; the hub
+    # multiplexes every open stream over one pub/sub connection.
+    redis = redis_client(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
@@ -91,13 +85,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
         queue = open_queue(settings)
         storage = await open_storage(settings)
+        hub = EventHub(redis)
         try:
             await db.prepare(engine, MODELS)
             await queue.connect()
+            await hub.start()
             app.state.update(
                 engine=engine,
                 queue=queue,
                 events=ExportEvents(redis),
+                hub=hub,
                 idempotency=IdempotencyKeys(redis),
                 storage=storage,
                 templates=list_templates(settings.templates_dir),
@@ -107,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             yield
         finally:
+            await hub.stop()  # ends open streams cleanly
             # A backing server that is already gone must not hold up or break the shutdown.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
@@ -137,7 +135,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *web_handlers(),
         ],
         lifespan=[lifespan],
-        plugins=[channels],
         stores={RATE_LIMIT_STORE: RedisStore(redis, namespace="vitae:rate-limit")},
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[metrics.middleware],

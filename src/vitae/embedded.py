@@ -63,6 +63,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     command: list[str] = field(default_factory=list[str])
+    quiet: bool = False
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
@@ -77,7 +78,7 @@ class Server:
     def restart(self) -> None:
         """Stop and start again on the same port (for outage tests)."""
         self.stop()
-        self.process = spawn(self.command)
+        self.process = spawn(self.command, quiet=self.quiet)
         wait_for_port(self.port, self.process)
 
 
@@ -115,7 +116,7 @@ def start_redis(
         command += ["--appendonly", "no"]
     process = spawn(command, quiet=True)
     wait_for_port(port, process)
-    return Server("valkey", f"redis://127.0.0.1:{port}/0", port, process, command)
+    return Server("valkey", f"redis://127.0.0.1:{port}/0", port, process, command, quiet=True)
 
 
 def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq import Job
 from saq.queue.redis import RedisQueue
 
@@ -13,11 +18,24 @@ if TYPE_CHECKING:
 RENDER_EXPORT = "render_export"
 
 
+def redis_client(url: str) -> Redis:
+    """A Redis client that survives a server restart: pooled connections that went stale are
+    retried on a fresh one instead of failing the first command after the restart.
+    """
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=10,
+        socket_connect_timeout=5,
+    )
+
+
 def open_queue(settings: Settings) -> RedisQueue:
     """Create the export queue; call ``connect()`` before use."""
     settings.require("redis_url")
     assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
-    return RedisQueue.from_url(settings.redis_url, name=settings.queue_name)
+    return RedisQueue(redis_client(settings.redis_url), name=settings.queue_name)
 
 
 def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:

@@ -20,7 +20,7 @@ from vitae.settings import Settings
 
 async def test_ready_names_each_dependency(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     assert response.json() == {
         "status": "ready",
         "checks": {"mongodb": "ok", "redis": "ok", "storage": "ok"},

@@ -9,14 +9,11 @@ heartbeat and re-reads the record, so even a lost pub/sub message only delays a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Annotated
 
 from litestar import Request, get
-from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -29,33 +26,11 @@ from vitae.http import errors
 from vitae.users.auth import ALL_EXPORTS, authenticate_stream
 
 if TYPE_CHECKING:
-    from litestar.channels import Subscriber
-
+    from vitae.exports.hub import EventHub
     from vitae.exports.service import ExportService
 
 RETRY_MS = 2000
 type Messages = AsyncGenerator[ServerSentEventMessage]
-
-
-async def _pump(subscriber: Subscriber, inbox: asyncio.Queue[bytes]) -> None:
-    async for item in subscriber.iter_events():
-        inbox.put_nowait(item)
-
-
-@contextlib.asynccontextmanager
-async def subscription(
-    channels: ChannelsPlugin, channel: str
-) -> AsyncGenerator[asyncio.Queue[bytes]]:
-    """Subscribe to a channel; leaving the block unsubscribes and stops the pump."""
-    inbox: asyncio.Queue[bytes] = asyncio.Queue()
-    async with channels.start_subscription([channel]) as subscriber:
-        pump = asyncio.create_task(_pump(subscriber, inbox))
-        try:
-            yield inbox
-        finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
 
 
 async def message(
@@ -86,7 +61,7 @@ async def follow_export(
     export_id: str,
     user_id: str,
     exports: ExportService,
-    channels: ChannelsPlugin,
+    hub: EventHub,
     since: int,
     heartbeat: float,
 ) -> Messages:
@@ -94,7 +69,7 @@ async def follow_export(
     from bson import ObjectId  # noqa: PLC0415
 
     owner = ObjectId(user_id)
-    async with subscription(channels, export_channel(export_id)) as inbox:
+    async with hub.subscribe(export_channel(export_id)) as inbox:
         current = await exports.get(owner, export_id)
         sent = since
         while True:
@@ -104,11 +79,14 @@ async def follow_export(
             if current.status in TERMINAL:
                 return
             try:
-                event = decode_event(await asyncio.wait_for(inbox.get(), heartbeat))
+                raw = await asyncio.wait_for(inbox.get(), heartbeat)
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
                 current = await exports.get(owner, export_id)
                 continue
+            if raw is None:
+                return  # the hub lost Redis: the client reconnects with Last-Event-ID
+            event = decode_event(raw)
             record = event.record()
             if (
                 event.kind == "progress"
@@ -121,22 +99,25 @@ async def follow_export(
 
 
 async def follow_user(
-    user_id: str, exports: ExportService, channels: ChannelsPlugin, heartbeat: float
+    user_id: str, exports: ExportService, hub: EventHub, heartbeat: float
 ) -> Messages:
     """Every change to the user's exports, starting with the state of the active ones."""
     from bson import ObjectId  # noqa: PLC0415
 
-    async with subscription(channels, user_channel(user_id)) as inbox:
+    async with hub.subscribe(user_channel(user_id)) as inbox:
         for status in ACTIVE:
             active, _ = await exports.list(ObjectId(user_id), status=status, limit=100)
             for export in active:
                 yield await message(export, exports)
         while True:
             try:
-                event = decode_event(await asyncio.wait_for(inbox.get(), heartbeat))
+                raw = await asyncio.wait_for(inbox.get(), heartbeat)
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
                 continue
+            if raw is None:
+                return  # the hub lost Redis: the client reconnects and gets the current state
+            event = decode_event(raw)
             yield await message(event.record(), exports, event)
 
 
@@ -166,7 +147,6 @@ LastEventId = Annotated[
 async def export_events(
     request: Request[None, None, State],
     state: State,
-    channels: NamedDependency[ChannelsPlugin],
     export_id: ExportIdPath,
     last_event: LastEventId = None,
 ) -> ServerSentEvent:
@@ -179,7 +159,7 @@ async def export_events(
             export_id,
             str(user.id),
             exports,
-            channels,
+            state.hub,
             last_event_id(last_event),
             state.settings.sse_heartbeat,
         )
@@ -198,12 +178,10 @@ async def export_events(
     responses=errors(),
     media_type="text/event-stream",
 )
-async def all_export_events(
-    request: Request[None, None, State], state: State, channels: NamedDependency[ChannelsPlugin]
-) -> ServerSentEvent:
+async def all_export_events(request: Request[None, None, State], state: State) -> ServerSentEvent:
     """Stream every change to your exports."""
     user = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
     return ServerSentEvent(
-        follow_user(str(user.id), exports, channels, state.settings.sse_heartbeat)
+        follow_user(str(user.id), exports, state.hub, state.settings.sse_heartbeat)
     )

@@ -132,6 +132,8 @@ function showResumeError(text, extra = []) {
   fillMessage($("resume-error-text"), $("resume-error-list"), text, extra);
   $("resume-error").hidden = false;
   $("resume").setAttribute("aria-invalid", "true");
+  $("resume").focus({ preventScroll: true });
+  $("resume-error").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
 function clearResumeError() {
@@ -210,6 +212,9 @@ function signOut() {
 
 async function signIn(token) {
   clearAlert();
+  stopFollowing();
+  $("export-status").hidden = true;
+  state.resume = null;
   state.token = token;
   let me;
   try {
@@ -314,7 +319,9 @@ async function showPreview(name) {
   if (!state.previews.has(name)) {
     let url = null;
     try {
-      const response = await fetch(`/api/templates/${encodeURIComponent(name)}/preview.png`, {
+      const template = state.templates.find((t) => t.name === name);
+      const path = template?.previewUrl ?? `/api/templates/${encodeURIComponent(name)}/preview.png`;
+      const response = await fetch(path, {
         headers: { Authorization: `Bearer ${state.token}` },
       });
       if (response.ok && (response.headers.get("Content-Type") ?? "").startsWith("image/")) {
@@ -330,6 +337,7 @@ async function showPreview(name) {
   $("preview").hidden = !url;
   if (url) {
     $("preview-image").src = url;
+    $("preview-link").href = url;
     $("preview-image").alt = `Preview of the ${templateTitle(name)} template`;
     $("preview-caption").textContent = templateTitle(name);
   }
@@ -403,10 +411,7 @@ async function onExport(event) {
   clearAlert();
   clearResumeError();
   const content = parseResume();
-  if (!content) {
-    $("resume").focus();
-    return;
-  }
+  if (!content) return;
   const template = selectedTemplate();
   if (!template) {
     showAlert("Choose a template first.");
@@ -415,6 +420,8 @@ async function onExport(event) {
   const paperSize = $("paper-size").value;
   localStorage.setItem(PAPER_KEY, paperSize);
   const title = $("title").value.trim() || defaultTitle(content);
+  stopFollowing(); // the panel will show the new export, not the last one
+  $("export-status").hidden = true;
   const button = $("export-button");
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
@@ -426,7 +433,6 @@ async function onExport(event) {
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
         showResumeError(`The server refused this résumé: ${error.message}`, error.extra);
-        $("resume").focus();
         return;
       }
       throw error;
@@ -748,7 +754,15 @@ function stopDashboard() {
   dashboard.source?.close();
   clearTimeout(dashboard.retryTimer);
   state.dashboard = null;
-  $("live").dataset.live = "off";
+  setLive("off");
+}
+
+const LIVE_LABELS = { connecting: "Connecting…", on: "Live", off: "Offline" };
+
+/** The dashboard stream's state, next to the list it keeps up to date. */
+function setLive(live) {
+  $("live").dataset.live = live;
+  $("live").textContent = LIVE_LABELS[live];
 }
 
 /** Every change to the person's exports, live; a refused stream gets a fresh token and URL. */
@@ -757,24 +771,32 @@ function startDashboard(delay = 0) {
   if (!state.me?.eventsUrl) return;
   const dashboard = { source: new EventSource(state.me.eventsUrl), retryTimer: null };
   state.dashboard = dashboard;
+  setLive("connecting");
   const onMessage = (event) => {
+    let data;
     try {
-      const data = JSON.parse(event.data);
-      upsertExport(data);
-      if (TERMINAL.has(data.status)) scheduleRefresh();
+      data = JSON.parse(event.data);
     } catch {
-      // a malformed event changes nothing; the next refresh brings the truth
+      return; // a malformed event changes nothing; the next refresh brings the truth
     }
+    upsertExport(data);
+    if (TERMINAL.has(data.status)) scheduleRefresh();
   };
+  let opened = false;
   dashboard.source.addEventListener("status", onMessage);
   dashboard.source.addEventListener("progress", onMessage);
   dashboard.source.addEventListener("open", () => {
-    $("live").dataset.live = "on";
-    scheduleRefresh(); // catch up with what changed while disconnected
+    setLive("on");
+    if (opened || delay > 0) scheduleRefresh(); // catch up with what changed while away
+    opened = true;
+    delay = 0;
   });
   dashboard.source.addEventListener("error", () => {
-    $("live").dataset.live = "off";
-    if (dashboard.source.readyState !== EventSource.CLOSED) return; // the browser retries
+    if (dashboard.source.readyState !== EventSource.CLOSED) {
+      setLive("connecting"); // the browser reconnects by itself
+      return;
+    }
+    setLive("off");
     const next = Math.min(Math.max(delay * 2, 2000), 60_000);
     dashboard.retryTimer = setTimeout(async () => {
       if (state.dashboard !== dashboard) return;

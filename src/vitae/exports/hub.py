@@ -1,0 +1,119 @@
+"""One Redis subscription per API process, fanned out to every open event stream.
+
+Litestar's channels plugin does the same but its reader task dies with the first Redis
+connection error and never comes back; this hub survives a Redis restart. When the
+connection drops it ends every open stream (a browser's EventSource reconnects by itself,
+with ``Last-Event-ID``), then reconnects and subscribes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+log = logging.getLogger(__name__)
+
+# A stream's inbox receives message bodies, or None when the hub lost Redis.
+type Inbox = asyncio.Queue[bytes | None]
+RECONNECT_DELAY = 0.5
+
+
+class EventHub:
+    """Routes pub/sub messages to the inboxes of the streams that follow each channel."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._inboxes: dict[str, set[Inbox]] = {}
+        self._pubsub: PubSub = redis.pubsub()
+        self._subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin reading; call once, in the app's lifespan."""
+        self._task = asyncio.create_task(self._run(), name="vitae-event-hub")
+
+    async def stop(self) -> None:
+        """End every stream and stop reading."""
+        self._drop_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+
+    @property
+    def channels(self) -> int:
+        """How many channels have at least one open stream."""
+        return len(self._inboxes)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncGenerator[Inbox]:
+        """An inbox for ``channel`` until the block ends; the last one out unsubscribes."""
+        inbox: Inbox = asyncio.Queue()
+        followers = self._inboxes.setdefault(channel, set())
+        followers.add(inbox)
+        try:
+            if len(followers) == 1:
+                await self._pubsub.subscribe(channel)
+                self._subscribed.set()
+            yield inbox
+        finally:
+            followers.discard(inbox)
+            if not followers and self._inboxes.get(channel) is followers:
+                del self._inboxes[channel]
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(channel)
+
+    def _drop_all(self) -> None:
+        for followers in self._inboxes.values():
+            for inbox in followers:
+                inbox.put_nowait(None)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._subscribed.wait()
+                message = await self._pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=1.0
+                )
+            except (RedisError, OSError) as error:
+                log.warning("lost the Redis subscription (%s); streams end and reconnect", error)
+                await self._reconnect()
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            channel, data = message["channel"], message["data"]
+            if not isinstance(channel, bytes) or not isinstance(data, bytes):
+                continue
+            for inbox in self._inboxes.get(channel.decode(), ()):
+                inbox.put_nowait(data)
+
+    async def _reconnect(self) -> None:
+        """Tell every stream it may have missed events, then subscribe anew once Redis answers."""
+        self._drop_all()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+        self._pubsub = self.redis.pubsub()
+        self._subscribed.clear()
+        while True:
+            await asyncio.sleep(RECONNECT_DELAY)
+            try:
+                if self._inboxes:
+                    await self._pubsub.subscribe(*self._inboxes)
+                    self._subscribed.set()
+                else:
+                    await self.redis.ping()  # pyright: ignore[reportGeneralTypeIssues]
+            except (RedisError, OSError):
+                continue
+            return

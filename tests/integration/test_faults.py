@@ -1,0 +1,177 @@
+"""Faults on real processes and servers: a killed worker, a restarted Redis, a restarted
+MongoDB-wire store. Whatever happens, an export ends completed (once) or failed, never stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Services, make_settings
+from integration.test_processes import (
+    create_user_token,
+    service_environ,
+    start_api,
+    start_worker,
+)
+from support import create_resume, running_api, running_worker, sse_events, wait_for_export
+from vitae.embedded import start_mongo
+
+pytestmark = pytest.mark.slow
+
+
+def long_resume(entries: int = 1500) -> dict[str, Any]:
+    """A résumé that takes Typst a few seconds: long enough to kill a worker mid-render."""
+    highlights = [
+        f"Delivered outcome {n} with a sentence long enough to fill a line" for n in range(8)
+    ]
+    work = [
+        {"name": f"Company {i}", "position": "Engineer", "highlights": highlights}
+        for i in range(entries)
+    ]
+    return {"basics": {"name": "Long Career"}, "work": work}
+
+
+async def test_killed_worker_mid_render_completes_exactly_once(
+    services: Services, tmp_path: Path
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    from vitae.embedded import free_port  # noqa: PLC0415
+
+    port = free_port()
+    env = {
+        **service_environ(services, tmp_path, port),
+        "VITAE_QUEUE_NAME": "faults",
+        "VITAE_JOB_HEARTBEAT": "1",
+        "VITAE_SWEEP_INTERVAL": "1",
+    }
+    first = start_worker(env, cwd, tmp_path)
+    api = start_api(env, cwd, tmp_path)
+    second = None
+    try:
+        headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'crash@example.com')}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            resume = await create_resume(client, headers, long_resume())
+            created = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            rendering = await wait_for_export(client, headers, created["exportId"], {"processing"})
+            assert rendering["attempts"] == 1
+            os.kill(first.process.pid, signal.SIGKILL)  # mid-render: no goodbye, no heartbeat
+            first.process.wait()
+            logs = tmp_path / "second"
+            logs.mkdir()
+            second = start_worker(env, cwd, logs)
+            done = await wait_for_export(client, headers, created["exportId"], timeout=90)
+    finally:
+        for proc in (second, api):
+            if proc is not None:
+                proc.stop()
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 2
+    # pending → processing → processing (the retry) → completed: one completion, no more.
+    assert done["version"] == 4
+    files = list((tmp_path / "data" / "files").rglob("*.pdf"))
+    assert [f.name for f in files] == [f"{created['exportId']}.pdf"]
+
+
+async def test_redis_restart_mid_flight(services: Services, data_dir: Path, make_user) -> None:
+    settings = make_settings(services, data_dir, VITAE_QUEUE_NAME="restart")
+    headers = await make_user()
+    async with running_api(settings) as client, running_worker(settings):
+        resume = await create_resume(client, headers, {"basics": {"name": "Outage"}})
+        me = (await client.get("/api/users/me", headers=headers)).json()
+        seen: list[str] = []
+
+        async def watch() -> None:
+            async with client.stream("GET", me["eventsUrl"]) as response:
+                async for event in sse_events(response):
+                    if "data" in event:
+                        seen.append(json.loads(event["data"])["status"])
+                        if seen[-1] == "completed":
+                            return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.3)
+        services.redis.stop()
+        try:
+            refused = await client.post(
+                "/api/exports", json={"resumeId": resume["id"]}, headers=headers
+            )
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+        finally:
+            services.redis.restart()
+        deadline = time.monotonic() + 30
+        while True:  # the API's pool reconnects on the next command
+            accepted = await client.post(
+                "/api/exports", json={"resumeId": resume["id"]}, headers=headers
+            )
+            if accepted.status_code == 202:
+                break
+            assert accepted.status_code == 503, accepted.text
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        done = await wait_for_export(client, headers, accepted.json()["exportId"])
+        assert done["status"] == "completed"
+        # The stream opened before the outage ends cleanly (EventSource then reconnects)
+        # or carries on; it never hangs.
+        async with asyncio.timeout(20):
+            await watcher
+        # A reconnecting client gets the final state.
+        async with client.stream(
+            "GET", f"/api/exports/{done['id']}/events", headers=headers
+        ) as response:
+            final = [json.loads(e["data"])["status"] async for e in sse_events(response)]
+    assert (
+        seen in ([], ["pending", "processing", "processing", "processing", "completed"])
+        or seen[-1] == "completed"
+    )
+    assert final == ["completed"]
+
+
+async def test_mongodb_restart_mid_flight(services: Services, tmp_path: Path, make_user) -> None:
+    store = start_mongo(path=tmp_path / "mongo.sqlite3")
+    try:
+        settings = make_settings(
+            services, tmp_path, VITAE_MONGODB_URL=store.url, VITAE_QUEUE_NAME="mongo-restart"
+        )
+        from vitae.cli import create_user  # noqa: PLC0415
+
+        _, token = await create_user(settings, "durable@example.com", "", 0)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with running_api(settings) as client, running_worker(settings):
+            resume = await create_resume(client, headers, {"basics": {"name": "Durable"}})
+            first = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            assert (await wait_for_export(client, headers, first["exportId"]))[
+                "status"
+            ] == "completed"
+            store.stop()
+            try:
+                down = await client.get("/api/exports", headers=headers)
+                assert down.status_code in {401, 503}, down.text
+                ready = await client.get("/ready")
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["mongodb"] != "ok"
+            finally:
+                store.restart()
+            second = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            done = await wait_for_export(client, headers, second["exportId"])
+            assert done["status"] == "completed"
+            listed = (await client.get("/api/exports", headers=headers)).json()
+        # SQLite kept everything across the restart; nothing is left active.
+        assert [e["status"] for e in listed["items"]] == ["completed", "completed"]
+    finally:
+        store.stop()
