@@ -24,8 +24,14 @@ worker: sync
     uv run vitae worker
 
 # Run the test suite against real servers it starts itself
-test *ARGS: sync
+test *ARGS: sync browser
     uv run pytest {{ARGS}}
+
+# Install Debian's Chromium for the browser test when it is missing (needs root and apt)
+browser:
+    @[ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+    @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
 
 # Lint, check formatting and type-check
 lint: sync
