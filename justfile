@@ -33,6 +33,10 @@ browser:
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
     @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
 
+# Long fault and load runs (a burst of 1,000 exports to two workers)
+chaos *ARGS: sync
+    uv run pytest -m chaos -s {{ARGS}}
+
 # Lint, check formatting and type-check
 lint: sync
     uv run ruff check src tests

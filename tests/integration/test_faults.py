@@ -175,3 +175,29 @@ async def test_mongodb_restart_mid_flight(services: Services, tmp_path: Path, ma
         assert [e["status"] for e in listed["items"]] == ["completed", "completed"]
     finally:
         store.stop()
+
+
+async def test_sigterm_lets_a_running_render_finish(services: Services, tmp_path: Path) -> None:
+    """A worker asked to stop finishes the job in hand (within its grace period), then exits 0."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    from vitae.embedded import free_port  # noqa: PLC0415
+
+    port = free_port()
+    env = {**service_environ(services, tmp_path, port), "VITAE_QUEUE_NAME": "graceful"}
+    worker = start_worker(env, cwd, tmp_path)
+    api = start_api(env, cwd, tmp_path)
+    try:
+        headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'calm@example.com')}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            resume = await create_resume(client, headers, long_resume())
+            created = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            await wait_for_export(client, headers, created["exportId"], {"processing"})
+            assert worker.stop(signal.SIGTERM) == 0
+            done = (await client.get(created["statusUrl"], headers=headers)).json()
+    finally:
+        api.stop()
+    assert done["status"] == "completed", done
+    assert done["attempts"] == 1

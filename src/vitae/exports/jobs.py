@@ -203,7 +203,9 @@ async def after_job(ctx: WorkerContext) -> None:
 async def _settle(ctx: WorkerContext, job: Job) -> None:
     error = ctx.get("exception")
     service = deps_of(ctx).exports()
-    if job.status in {Status.FAILED, Status.ABORTED}:
+    # ABORTED is not final here: a user's cancel already set the export's status, and a
+    # sweep's abort is followed by a retry (or, with no attempt left, the reconciler fails it).
+    if job.status is Status.FAILED:
         attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
         await service.fail(job.key, readable(error, job) + attempts)
     elif job.status is Status.QUEUED and error is not None:
