@@ -299,6 +299,11 @@ async def test_local_links_refuse_tampering_and_expiry(
     other_key = url.replace(created["exportId"], "6650c0ffee0ddba11ca7f00d")
     assert (await client.get(other_key)).status_code == 403
 
+    garbage = await client.get(
+        "/files/%C2%91.%C2%98?filename=x&expires=1&signature=" + "%C3%98" * 32
+    )
+    assert garbage.status_code in {403, 404}
+
     # A correctly signed link whose time is up.
     key = url.split("/files/", 1)[1].split("?", 1)[0]
     signer = LinkSigner(f"files:{settings.jwt_secret}")

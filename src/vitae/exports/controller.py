@@ -187,7 +187,7 @@ class ExportController(Controller):
             str | None, QueryParameter(name="resumeId", pattern=OBJECT_ID_PATTERN)
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> ExportPage:
         """Your exports, newest first."""
         items, total = await exports.list(

@@ -73,7 +73,7 @@ class ResumeController(Controller):
         request: AuthedRequest,
         resumes: NamedDependency[ResumeService],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> ResumePage:
         """Your résumés, newest first."""
         items, total = await resumes.list(request.user.id, limit=limit, offset=offset)

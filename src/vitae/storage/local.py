@@ -31,7 +31,9 @@ class LinkSigner:
 
     def verify(self, key: str, expires: int, filename: str, signature: str) -> None:
         """Raise ``ForbiddenError`` for a tampered or expired link."""
-        if not hmac.compare_digest(self.signature(key, expires, filename), signature):
+        expected = self.signature(key, expires, filename).encode()
+        # Bytes, not str: compare_digest refuses non-ASCII text, and links come from anyone.
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             raise ForbiddenError("the download link's signature is invalid", field="signature")
         if expires < time.time():
             raise ForbiddenError("the download link has expired", field="expires")
