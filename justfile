@@ -37,6 +37,10 @@ browser:
 chaos *ARGS: sync
     uv run pytest -m chaos -s {{ARGS}}
 
+# Benchmark live events: 1,000 SSE streams on one API process, delivery delay and memory per stream
+bench-sse *ARGS: sync
+    uv run python bench/sse.py {{ARGS}}
+
 # Lint, check formatting and type-check
 lint: sync
     uv run ruff check src tests

@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vitae import db
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     assert settings.redis_url is not None  # noqa: S101
     # One Redis client for the export events this replica publishes and receives; the hub
     # multiplexes every open stream over one pub/sub connection.
-    redis = redis_client(settings.redis_url)
+    redis_url = settings.redis_url
+    redis = redis_client(redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
         queue = open_queue(settings)
         storage = await open_storage(settings)
-        hub = EventHub(redis)
+        hub = EventHub(Redis.from_url(redis_url, socket_connect_timeout=5))
         try:
             await db.prepare(engine, MODELS)
             await queue.connect()

@@ -32,8 +32,11 @@ class EventHub:
     """Routes pub/sub messages to the inboxes of the streams that follow each channel."""
 
     def __init__(self, redis: Redis) -> None:
+        # Its own client, without health checks: a health-check PING would read from the
+        # pub/sub connection while the reader task is already waiting on it.
         self.redis = redis
         self._inboxes: dict[str, set[Inbox]] = {}
+        self._ready: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub = redis.pubsub()
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -51,6 +54,8 @@ class EventHub:
                 await self._task
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()
 
     @property
     def channels(self) -> int:
@@ -64,16 +69,35 @@ class EventHub:
         followers = self._inboxes.setdefault(channel, set())
         followers.add(inbox)
         try:
-            if len(followers) == 1:
-                await self._pubsub.subscribe(channel)
+            ready = self._ready.get(channel)
+            if ready is None:
+                # The first follower subscribes; the others wait until it has.
+                ready = self._ready[channel] = asyncio.get_running_loop().create_future()
+                try:
+                    await self._pubsub.subscribe(channel)
+                except BaseException as error:
+                    self._ready.pop(channel, None)
+                    ready.set_exception(error)
+                    ready.exception()  # retrieved: the followers below see it
+                    raise
+                ready.set_result(None)
                 self._subscribed.set()
+            else:
+                await asyncio.shield(ready)
             yield inbox
         finally:
             followers.discard(inbox)
             if not followers and self._inboxes.get(channel) is followers:
                 del self._inboxes[channel]
-                with contextlib.suppress(RedisError, OSError):
+                self._ready.pop(channel, None)
+                with contextlib.suppress(Exception):  # the stream is over either way
                     await self._pubsub.unsubscribe(channel)
+
+    @staticmethod
+    def _confirmed() -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
 
     def _drop_all(self) -> None:
         for followers in self._inboxes.values():
@@ -106,6 +130,7 @@ class EventHub:
             await self._pubsub.aclose()
         self._pubsub = self.redis.pubsub()
         self._subscribed.clear()
+        self._ready = {channel: self._confirmed() for channel in self._inboxes}
         while True:
             await asyncio.sleep(RECONNECT_DELAY)
             try:

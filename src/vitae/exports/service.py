@@ -212,6 +212,15 @@ class ExportService:
         total = await self.collection.count_documents(query)
         return [Export.model_validate_doc(doc) for doc in docs], total
 
+    async def active(self, user_id: ObjectId, limit: int = 100) -> list[Export]:
+        """The caller's pending and processing exports, oldest first (one query)."""
+        docs = (
+            self.collection.find({"userId": user_id, "status": {"$in": [s.value for s in ACTIVE]}})
+            .sort("createdAt", 1)
+            .limit(limit)
+        )
+        return [Export.model_validate_doc(doc) async for doc in docs]
+
     async def cancel(self, user_id: ObjectId, export_id: str) -> Export:
         """Cancel a pending or processing export of the caller's."""
         export = await self.get(user_id, export_id)

@@ -9,9 +9,11 @@ heartbeat and re-reads the record, so even a lost pub/sub message only delays a 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Annotated
 
+from bson import ObjectId
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import HeaderParameter, PathParameter
@@ -20,7 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from vitae.exports.controller import to_read
 from vitae.exports.deps import provide_export_service
 from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
-from vitae.exports.models import ACTIVE, TERMINAL, Export
+from vitae.exports.models import TERMINAL, Export
 from vitae.exports.schemas import OBJECT_ID_PATTERN, ExportEventData
 from vitae.http import errors
 from vitae.users.auth import ALL_EXPORTS, authenticate_stream
@@ -33,20 +35,38 @@ RETRY_MS = 2000
 type Messages = AsyncGenerator[ServerSentEventMessage]
 
 
-async def message(
-    export: Export, exports: ExportService, event: ExportEvent | None = None
-) -> ServerSentEventMessage:
-    """One SSE message: the same fields as ``GET /api/exports/{id}``, plus progress."""
+async def render(export: Export, exports: ExportService, event: ExportEvent | None = None) -> str:
+    """An event's ``data``: the same fields as ``GET /api/exports/{id}``, plus progress."""
     read = await to_read(export, exports)
-    kind = event.kind if event else "status"
-    data = ExportEventData(
+    return ExportEventData(
         **{f: getattr(read, f) for f in read.__struct_fields__},
         stage=event.stage if event else None,
         progress=event.progress if event else None,
-    )
-    return ServerSentEventMessage(
-        data=data.encode(), event=kind, id=str(export.version), retry=RETRY_MS
-    )
+    ).encode()
+
+
+def sse(kind: str, export: Export, data: str) -> ServerSentEventMessage:
+    """One SSE message; its id is the export's version."""
+    return ServerSentEventMessage(data=data, event=kind, id=str(export.version), retry=RETRY_MS)
+
+
+# Every stream following an export receives the same pub/sub message; render it once per
+# process (a fresh file link and stream token cost more than the fan-out itself).
+_RENDERED: OrderedDict[bytes, tuple[ExportEvent, Export, str]] = OrderedDict()
+RENDERED_CACHE = 512
+
+
+async def rendered(raw: bytes, exports: ExportService) -> tuple[ExportEvent, Export, str]:
+    """The decoded event, its export and its rendered data, shared by all followers."""
+    hit = _RENDERED.get(raw)
+    if hit is None:
+        event = decode_event(raw)
+        record = event.record()
+        hit = (event, record, await render(record, exports, event))
+        _RENDERED[raw] = hit
+        if len(_RENDERED) > RENDERED_CACHE:
+            _RENDERED.popitem(last=False)
+    return hit
 
 
 def last_event_id(raw: str | None) -> int:
@@ -66,15 +86,14 @@ async def follow_export(
     heartbeat: float,
 ) -> Messages:
     """The events of one export until it reaches a terminal status."""
-    from bson import ObjectId  # noqa: PLC0415
-
     owner = ObjectId(user_id)
     async with hub.subscribe(export_channel(export_id)) as inbox:
         current = await exports.get(owner, export_id)
+        current_data: str | None = None
         sent = since
         while True:
             if current.version > sent:
-                yield await message(current, exports)
+                yield sse("status", current, current_data or await render(current, exports))
                 sent = current.version
             if current.status in TERMINAL:
                 return
@@ -82,33 +101,27 @@ async def follow_export(
                 raw = await asyncio.wait_for(inbox.get(), heartbeat)
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
-                current = await exports.get(owner, export_id)
+                fresh = await exports.get(owner, export_id)
+                if fresh.version > current.version:
+                    current, current_data = fresh, None
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects with Last-Event-ID
-            event = decode_event(raw)
-            record = event.record()
-            if (
-                event.kind == "progress"
-                and record.version >= sent
-                and record.status not in TERMINAL
-            ):
-                yield await message(record, exports, event)
+            event, record, data = await rendered(raw, exports)
+            if event.kind == "progress":
+                if record.version >= sent and record.status not in TERMINAL:
+                    yield sse("progress", record, data)
             elif record.version > current.version:
-                current = record
+                current, current_data = record, data
 
 
 async def follow_user(
     user_id: str, exports: ExportService, hub: EventHub, heartbeat: float
 ) -> Messages:
     """Every change to the user's exports, starting with the state of the active ones."""
-    from bson import ObjectId  # noqa: PLC0415
-
     async with hub.subscribe(user_channel(user_id)) as inbox:
-        for status in ACTIVE:
-            active, _ = await exports.list(ObjectId(user_id), status=status, limit=100)
-            for export in active:
-                yield await message(export, exports)
+        for export in await exports.active(ObjectId(user_id)):
+            yield sse("status", export, await render(export, exports))
         while True:
             try:
                 raw = await asyncio.wait_for(inbox.get(), heartbeat)
@@ -117,8 +130,8 @@ async def follow_user(
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects and gets the current state
-            event = decode_event(raw)
-            yield await message(event.record(), exports, event)
+            event, record, data = await rendered(raw, exports)
+            yield sse(event.kind, record, data)
 
 
 ExportIdPath = Annotated[
