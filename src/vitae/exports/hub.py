@@ -37,6 +37,9 @@ class EventHub:
         self.redis = redis
         self._inboxes: dict[str, set[Inbox]] = {}
         self._ready: dict[str, asyncio.Future[None]] = {}
+        # One command at a time: concurrent first commands would each open a connection,
+        # and channels subscribed on the one that loses would never be read.
+        self._commands = asyncio.Lock()
         self._pubsub: PubSub = redis.pubsub()
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -74,7 +77,8 @@ class EventHub:
                 # The first follower subscribes; the others wait until it has.
                 ready = self._ready[channel] = asyncio.get_running_loop().create_future()
                 try:
-                    await self._pubsub.subscribe(channel)
+                    async with self._commands:
+                        await self._pubsub.subscribe(channel)
                 except BaseException as error:
                     self._ready.pop(channel, None)
                     ready.set_exception(error)
@@ -91,7 +95,8 @@ class EventHub:
                 del self._inboxes[channel]
                 self._ready.pop(channel, None)
                 with contextlib.suppress(Exception):  # the stream is over either way
-                    await self._pubsub.unsubscribe(channel)
+                    async with self._commands:
+                        await self._pubsub.unsubscribe(channel)
 
     @staticmethod
     def _confirmed() -> asyncio.Future[None]:
@@ -135,7 +140,8 @@ class EventHub:
             await asyncio.sleep(RECONNECT_DELAY)
             try:
                 if self._inboxes:
-                    await self._pubsub.subscribe(*self._inboxes)
+                    async with self._commands:
+                        await self._pubsub.subscribe(*self._inboxes)
                     self._subscribed.set()
                 else:
                     await self.redis.ping()  # pyright: ignore[reportGeneralTypeIssues]
