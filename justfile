@@ -37,6 +37,11 @@ browser:
 chaos *ARGS: sync
     uv run pytest -m chaos -s {{ARGS}}
 
+# Benchmark the pipeline against Typst alone, WeasyPrint and Chromium; writes docs/benchmarks.md
+bench *ARGS: browser
+    uv sync --frozen --group bench
+    uv run --frozen --group bench python bench/pipeline.py {{ARGS}}
+
 # Benchmark live events: 1,000 SSE streams on one API process, delivery delay and memory per stream
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
