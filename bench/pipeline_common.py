@@ -311,6 +311,9 @@ def stop_on_signals() -> None:
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    # A shell that starts a job in the background makes it ignore SIGINT; Ctrl-C and
+    # ``kill -INT`` must stop the benchmark however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     signal.signal(signal.SIGALRM, interrupt)

@@ -358,7 +358,7 @@ def _process_section(result: ProfileResult, process: ProcessProfile) -> list[str
     os_ms = process.cpu_seconds / done * MS if done else float("nan")
     gil_ms = result.ms_per_export(process.samples)
     title = (
-        f"#### {process.name}: {_f(os_ms)} ms CPU per export (OS), of which "
+        f"### {process.name}: {_f(os_ms)} ms CPU per export (OS), of which "
         f"{_f(gil_ms)} ms Python holding the GIL (sampled)"
     )
     total = max(process.samples, 1)
@@ -420,7 +420,7 @@ def profile_markdown(
         parts += _process_section(result, process)
     if store:
         parts += [
-            "#### The store's CPU per command (ms) against the size of `exports`",
+            "### The store's CPU per command (ms) against the size of `exports`",
             store_table(store),
         ]
     return "\n\n".join(parts)

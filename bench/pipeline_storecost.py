@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
     from pymongo.collection import Collection
 
-SIZES = (100, 1_000, 3_000)
-OPS = 30
+SIZES = (100, 1_000, 2_000)
+OPS = 20
+BATCH = 100
 ACTIVE = ["pending", "processing"]
 
 
@@ -101,7 +102,9 @@ def measure_store(sizes: tuple[int, ...] = SIZES) -> list[StoreCost]:
         for size in sizes:
             missing = size - coll.count_documents({})
             if missing > 0:
-                coll.insert_many([_doc(user, "completed") for _ in range(missing)])
+                for start in range(0, missing, BATCH):
+                    batch = min(BATCH, missing - start)
+                    coll.insert_many([_doc(user, "completed") for _ in range(batch)])
             costs: dict[str, float] = {}
             for name, call in _shapes(coll, user).items():
                 ids = [coll.insert_one(_doc(user, "pending")).inserted_id for _ in range(OPS)]
