@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from vitae.embedded import stop_process
+
 if TYPE_CHECKING:
     from vitae.embedded import Server
 
@@ -230,13 +232,7 @@ class Child:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the process and reap it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
     def tail(self, lines: int = 25) -> str:
         """The end of its log, for error messages."""

@@ -47,7 +47,14 @@ import msgspec
 from redis.asyncio import Redis
 
 from vitae.cli import create_user
-from vitae.embedded import Server, free_port, start_mongo, start_redis, wait_for_port
+from vitae.embedded import (
+    Server,
+    free_port,
+    start_mongo,
+    start_redis,
+    stop_process,
+    wait_for_port,
+)
 from vitae.settings import settings_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,13 +192,7 @@ class Child:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the process and reap it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
     def tail(self, lines: int = 30) -> str:
         """The end of its log, for error messages."""
