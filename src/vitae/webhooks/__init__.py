@@ -1,0 +1,1 @@
+"""Webhooks: signed calls to the client's server when an export ends."""
