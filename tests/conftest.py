@@ -92,7 +92,7 @@ async def clean_state(services: Services, redis: Redis) -> None:
 
     client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(services.mongo.url)
     for name in ("vitae_test", "vitae_proc"):
-        for collection in ("users", "resumes", "exports"):
+        for collection in ("users", "resumes", "exports", "webhooks", "deliveries"):
             await client[name][collection].delete_many({})
     client.close()
     try:

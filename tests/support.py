@@ -16,7 +16,7 @@ from saq import Worker
 from vitae.app import create_app
 from vitae.embedded import free_port
 from vitae.settings import Settings
-from vitae.worker import create_worker
+from vitae.worker import create_delivery_worker, create_worker
 
 type Headers = dict[str, str]
 
@@ -51,17 +51,22 @@ async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[Worker[Any]]:
-    """A real SAQ worker on the settings' queue, in this event loop."""
-    worker = create_worker(settings)
-    await worker.queue.connect()
-    task = asyncio.create_task(worker.start())
+async def running_worker(settings: Settings, *, renders: bool = True) -> AsyncIterator[Worker[Any]]:
+    """The worker as ``vitae worker`` runs it, in this event loop: a real SAQ worker on the
+    settings' queue and the webhook delivery worker beside it (alone, with ``renders=False``).
+    """
+    deliveries = create_delivery_worker(settings)
+    workers = [create_worker(settings), deliveries] if renders else [deliveries]
+    for worker in workers:
+        await worker.queue.connect()
+    tasks = [asyncio.create_task(worker.start()) for worker in workers]
     try:
-        yield worker
+        yield workers[0]
     finally:
-        await worker.stop()
-        await task
-        await worker.queue.disconnect()
+        for worker, task in zip(workers, tasks, strict=True):
+            await worker.stop()
+            await task
+            await worker.queue.disconnect()
 
 
 async def create_resume(

@@ -32,7 +32,7 @@ from vitae.gallery import GALLERY_ROUTES
 from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
-from vitae.queue import open_queue, redis_client
+from vitae.queue import open_delivery_queue, open_queue, redis_client
 from vitae.rendering import list_templates
 from vitae.resumes.controller import ResumeController
 from vitae.resumes.models import Resume
@@ -43,13 +43,15 @@ from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.users.models import User
 from vitae.web import web_handlers
+from vitae.webhooks.controller import WebhookController, export_deliveries
+from vitae.webhooks.models import Delivery, WebhookEndpoint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
     from litestar.types import Scope
 
-MODELS = (User, Resume, Export)
+MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 log = logging.getLogger("vitae")
 # Paths are grouped by route template, so the label set stays bounded (no ids).
 metrics = PrometheusConfig(
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.update(
                 engine=engine,
                 queue=queue,
+                deliveries=open_delivery_queue(settings, queue.redis),
                 events=ExportEvents(redis),
                 hub=hub,
                 idempotency=IdempotencyKeys(redis),
@@ -127,6 +130,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             export_events,
             all_export_events,
             ResumeController,
+            WebhookController,
+            export_deliveries,
             me,
             queue_view,
             *GALLERY_ROUTES,

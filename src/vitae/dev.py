@@ -92,6 +92,13 @@ def run_dev() -> int:
         servers = _start_missing_servers(env, data_dir)
         env.setdefault(PREFIX + "JWT_SECRET", _dev_secret(data_dir))
         env[PREFIX + "DATA_DIR"] = str(data_dir)
+        # A receiver on this machine is how webhooks are tried out: allow it, and say so.
+        env.setdefault(PREFIX + "WEBHOOK_ALLOW_HTTP", "true")
+        env.setdefault(PREFIX + "WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+        log.info(
+            "webhooks may call http URLs and %s (production: https on public addresses only)",
+            env[PREFIX + "WEBHOOK_ALLOW_NETWORKS"] or "no private network",
+        )
         if env.get(PREFIX + "STORAGE", "local") == "local":
             log.info("storing PDFs locally under %s", data_dir / "files")
         # Commands run from the checkout (e.g. `vitae users create`) find this instance here.

@@ -38,6 +38,20 @@ def open_queue(settings: Settings) -> RedisQueue:
     return RedisQueue(redis_client(settings.redis_url), name=settings.queue_name)
 
 
+def delivery_queue_name(settings: Settings) -> str:
+    """Webhook deliveries have their own queue, so they never wait behind renders."""
+    return f"{settings.queue_name}-webhooks"
+
+
+def open_delivery_queue(settings: Settings, redis: Redis | None = None) -> RedisQueue:
+    """The webhook delivery queue; with ``redis``, it shares that client (enqueue only)."""
+    if redis is None:
+        settings.require("redis_url")
+        assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
+        redis = redis_client(settings.redis_url)
+    return RedisQueue(redis, name=delivery_queue_name(settings))
+
+
 def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:
     """A render job. Its key is the export id, so enqueueing one export twice is a no-op."""
     return Job(

@@ -59,6 +59,19 @@ class _Reader:
         except ValueError:
             raise ConfigurationError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
 
+    def bool(self, name: str, *, default: bool) -> bool:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+
+    def list(self, name: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in (self.str(name) or "").split(",") if item.strip())
+
     def float(self, name: str, default: float) -> float:
         raw = self.str(name)
         if raw is None:
@@ -99,6 +112,20 @@ class JobSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Webhook deliveries: who may be called, how long an attempt may take, how retries space."""
+
+    allow_http: bool = False
+    allow_networks: tuple[str, ...] = ()
+    timeout: float = 5.0
+    attempts: int = 10
+    retry_delay: float = 10.0
+    max_delay: float = 3600.0
+    concurrency: int = 20
+    per_host: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the API, the worker and the CLI are configured with."""
 
@@ -117,6 +144,7 @@ class Settings:
     paid_export_threshold: int
     templates_dir: Path
     jobs: JobSettings
+    webhooks: WebhookSettings
     queue_name: str
     sse_heartbeat: float
     stream_token_ttl: int
@@ -177,6 +205,16 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             metrics_port=read.int("WORKER_METRICS_PORT", 0),
             concurrency=read.int("WORKER_CONCURRENCY", 10),
             render_threads=read.int("RENDER_THREADS", 0),
+        ),
+        webhooks=WebhookSettings(
+            allow_http=read.bool("WEBHOOK_ALLOW_HTTP", default=False),
+            allow_networks=read.list("WEBHOOK_ALLOW_NETWORKS"),
+            timeout=read.float("WEBHOOK_TIMEOUT", 5.0),
+            attempts=read.int("WEBHOOK_ATTEMPTS", 10),
+            retry_delay=read.float("WEBHOOK_RETRY_DELAY", 10.0),
+            max_delay=read.float("WEBHOOK_MAX_DELAY", 3600.0),
+            concurrency=read.int("WEBHOOK_CONCURRENCY", 20),
+            per_host=read.int("WEBHOOK_PER_HOST", 4),
         ),
     )
 

@@ -8,10 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import httpx
 from prometheus_client import start_http_server
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
-from saq.types import PartialTimersDict
+from saq.types import Context, PartialTimersDict
 
 from vitae import db
 from vitae.exports.events import ExportEvents
@@ -26,19 +27,24 @@ from vitae.exports.jobs import (
 )
 from vitae.exports.metrics import QUEUE_DEPTH
 from vitae.exports.models import Export
-from vitae.queue import RENDER_EXPORT, open_queue
+from vitae.queue import RENDER_EXPORT, open_delivery_queue, open_queue
 from vitae.rendering import Renderer
 from vitae.resumes.models import Resume
 from vitae.storage import open_storage
 from vitae.users.models import User
+from vitae.webhooks.delivery import HostSlots
+from vitae.webhooks.jobs import DeliveryContext, DeliveryDeps, deliver_webhook, reconcile_webhooks
+from vitae.webhooks.models import Delivery, WebhookEndpoint
+from vitae.webhooks.service import DELIVER_WEBHOOK
 
 if TYPE_CHECKING:
     from vitae.settings import Settings
 
 log = logging.getLogger("vitae.worker")
+MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 
 
-class VitaeWorker(Worker[WorkerContext]):
+class VitaeWorker[C: Context](Worker[C]):
     """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
     stop waits for running jobs only, not for the longest timer.
     """
@@ -84,7 +90,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
     async def startup(ctx: WorkerContext) -> None:
         assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
         engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-        await db.prepare(engine, (User, Resume, Export))
+        await db.prepare(engine, MODELS)
         renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
         storage = await open_storage(settings)
         ctx["deps"] = WorkerDeps(
@@ -94,6 +100,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
             renderer=renderer,
             queue=queue,
             events=ExportEvents(queue.redis),
+            deliveries=open_delivery_queue(settings, queue.redis),
         )
         if settings.jobs.metrics_port:
             start_http_server(settings.jobs.metrics_port)
@@ -118,7 +125,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         "sweep": settings.jobs.sweep_interval,
         "abort": 1,
     }
-    return VitaeWorker(
+    return VitaeWorker[WorkerContext](
         queue,
         functions=[(RENDER_EXPORT, render_export)],
         cron_jobs=[
@@ -137,11 +144,77 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
     )
 
 
+class DeliveryWorker(VitaeWorker[DeliveryContext]):
+    """Runs beside the render worker in the same process; the render worker owns the signals
+    and stops it.
+    """
+
+    SIGNALS = []  # noqa: RUF012  (SAQ's class attribute)
+
+
+def create_delivery_worker(settings: Settings) -> Worker[DeliveryContext]:
+    """Build the webhook delivery worker: its own queue and slots, so a slow receiver never
+    delays a render, and per-host shares, so it never delays other receivers much either.
+    """
+    settings.require("redis_url", "mongodb_url")
+    queue = open_delivery_queue(settings)
+    hooks = settings.webhooks
+
+    async def startup(ctx: DeliveryContext) -> None:
+        assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
+        engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+        await db.prepare(engine, MODELS)
+        client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=hooks.timeout,
+            limits=httpx.Limits(max_connections=hooks.concurrency, max_keepalive_connections=0),
+        )
+        ctx["deliveries"] = DeliveryDeps(
+            settings=settings,
+            engine=engine,
+            storage=await open_storage(settings),
+            client=client,
+            queue=queue,
+            slots=HostSlots(hooks.per_host),
+        )
+
+    async def shutdown(ctx: DeliveryContext) -> None:
+        deps = ctx.get("deliveries")
+        if deps is not None:
+            await deps.client.aclose()
+            await deps.storage.close()
+            db.close_engine(deps.engine)
+
+    return DeliveryWorker(
+        queue,
+        functions=[(DELIVER_WEBHOOK, deliver_webhook)],
+        cron_jobs=[CronJob(reconcile_webhooks, cron="* * * * *", timeout=60)],
+        concurrency=hooks.concurrency,
+        startup=[startup],
+        shutdown=[shutdown],
+        timers={
+            "schedule": 1,
+            "worker_info": 10,
+            "sweep": settings.jobs.sweep_interval,
+            "abort": 1,
+        },
+        shutdown_grace_period_s=int(hooks.timeout) + 5,
+        dequeue_timeout=1.0,
+    )
+
+
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM; running jobs get a grace period to finish."""
     worker = create_worker(settings)
+    deliveries = create_delivery_worker(settings)
     await worker.queue.connect()
+    await deliveries.queue.connect()
+    delivering = asyncio.create_task(deliveries.start())
     try:
         await worker.start()
     finally:
+        await deliveries.stop()
+        await delivering
+        await deliveries.queue.disconnect()
         await worker.queue.disconnect()

@@ -23,8 +23,10 @@ import pytest
 from pypdf import PdfReader
 
 from conftest import Services, env_for
+from receiver import running_receiver
 from vitae.embedded import free_port, wait_for_port
 from vitae.settings import read_env_file
+from vitae.webhooks.signing import verify
 
 VITAE = [sys.executable, "-m", "vitae"]
 STOP_TIMEOUT = 40.0
@@ -205,6 +207,8 @@ def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, 
             VITAE_PORT=str(port),
             VITAE_MONGODB_DATABASE="vitae_proc",
             VITAE_QUEUE_NAME="proc",
+            VITAE_WEBHOOK_ALLOW_HTTP="true",
+            VITAE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
         )
     )
 
@@ -473,17 +477,40 @@ async def test_logs_are_structured_and_leak_nothing(stack: Stack, tmp_path: Path
     headers = {"Authorization": f"Bearer {token}"}
     secret_line = "Confidential: salary expectations 250k"
     resume = {"basics": {"name": "Private Person", "summary": secret_line}}
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        body, _ = await export_once(client, headers, resume)
-        created_stream = (await client.get("/api/users/me", headers=headers)).json()["eventsUrl"]
-        stream_token = created_stream.split("token=", 1)[1]
-        await client.get(created_stream.replace("/api/exports/events", "/api/exports/nope/events"))
-        await client.get(body["fileUrl"])
+    with running_receiver() as receiver:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
+            hook = await client.post("/api/webhooks", json={"url": receiver.url}, headers=headers)
+            assert hook.status_code == 201, hook.text
+            body, _ = await export_once(client, headers, resume)
+            [delivered] = await receiver.wait_for(1)
+            # The worker process made the call, signed with the endpoint's secret.
+            assert verify(
+                hook.json()["secret"],
+                delivered.headers["vitae-signature"],
+                delivered.body,
+                now=time.time(),
+            )
+            assert json.loads(delivered.body)["data"]["id"] == body["id"]
+            me = (await client.get("/api/users/me", headers=headers)).json()
+            created_stream = me["eventsUrl"]
+            stream_token = created_stream.split("token=", 1)[1]
+            await client.get(
+                created_stream.replace("/api/exports/events", "/api/exports/nope/events")
+            )
+            await client.get(body["fileUrl"])
     signature = body["fileUrl"].split("signature=", 1)[1]
     api_log = (tmp_path / "api.log").read_text(encoding="utf-8")
     worker_log = (tmp_path / "worker.log").read_text(encoding="utf-8")
     for text in (api_log, worker_log):
-        for secret in (token, stream_token, signature, secret_line, "Private Person"):
+        for secret in (
+            token,
+            stream_token,
+            signature,
+            secret_line,
+            "Private Person",
+            hook.json()["secret"],
+            delivered.headers["vitae-signature"],
+        ):
             assert secret not in text
     api_lines = [json.loads(line) for line in api_log.splitlines() if line.startswith("{")]
     requests = [line for line in api_lines if line["event"] == "request"]

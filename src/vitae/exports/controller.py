@@ -69,6 +69,7 @@ async def to_read(export: Export, exports: ExportService) -> ExportRead:
         file_name=export.file_name if completed else None,
         url_expires_in=exports.settings.url_expiry if completed else None,
         error=export.error,
+        callback_url=export.callback_url,
         events_url=events_url(export, exports.settings) if active else None,
     )
 
@@ -156,9 +157,13 @@ class ExportController(Controller):
                 template=data.template,
                 paper_size=data.paper_size,
                 options=data.options or {},
+                callback_url=data.callback_url,
             ),
             idempotency_key=idempotency_key,
         )
+        secret = None
+        if export.callback_url is not None and exports.webhooks is not None:
+            secret = await exports.webhooks.ensure_callback_secret(request.user)
         export_id = str(export.id)
         status_url = f"{BASE}/{export_id}"
         body = ExportCreated(
@@ -169,6 +174,7 @@ class ExportController(Controller):
             status_url=status_url,
             events_url=events_url(export, exports.settings),
             download_url=f"{status_url}/download",
+            callback_secret=secret,
         )
         return Response(body, status_code=HTTP_202_ACCEPTED, headers={"Location": status_url})
 

@@ -23,6 +23,7 @@ from vitae.rendering import RenderError, RenderOptions
 from vitae.resumes.models import Resume
 from vitae.storage import export_key
 from vitae.timeutil import utcnow
+from vitae.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -51,11 +52,19 @@ class WorkerDeps:
     renderer: Renderer
     queue: RedisQueue
     events: ExportEvents
+    deliveries: RedisQueue | None = None
 
     def exports(self) -> ExportService:
         """An export service bound to the worker's clients."""
         return ExportService(
-            self.engine, self.settings, queue=self.queue, storage=self.storage, events=self.events
+            self.engine,
+            self.settings,
+            queue=self.queue,
+            storage=self.storage,
+            events=self.events,
+            webhooks=WebhookService(self.engine, self.settings, queue=self.deliveries)
+            if self.deliveries is not None
+            else None,
         )
 
 
@@ -249,10 +258,12 @@ async def purge_expired_exports(ctx: WorkerContext) -> dict[str, int]:
     if days <= 0:
         return {"purged": 0}
     service = deps.exports()
+    webhooks = WebhookService(deps.engine, deps.settings, queue=None)
     purged = 0
     while batch := await service.expired(timedelta(days=days), PURGE_BATCH):
         for export in batch:
             await service.purge(export)
+            await webhooks.forget(export.id)
         purged += len(batch)
     if purged:
         log.info("purged %d exports older than %d days", purged, days)

@@ -45,6 +45,7 @@ class Export(Model):
     file_size: int | None = Field(default=None, key_name="fileSize")
     storage_key: str | None = Field(default=None, key_name="storageKey")
     error: str | None = None
+    callback_url: str | None = Field(default=None, key_name="callbackUrl")
     attempts: int = 0
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
@@ -58,5 +59,6 @@ class Export(Model):
             Index(Export.user_id, desc(Export.created_at)),
             Index(Export.status),
             Index(Export.resume_id, Export.status),
+            Index(Export.completed_at),
         ],
     }

@@ -40,9 +40,24 @@ class ExportCreate(msgspec.Struct, rename="camel", forbid_unknown_fields=True, k
             )
         ),
     ] = None
+    callback_url: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=2048,
+                description=(
+                    "Called (POST, signed) when the export ends: completed, failed or cancelled. "
+                    "https on a public address; see the README's Webhooks section"
+                ),
+                examples=["https://api.example.com/hooks/vitae"],
+            ),
+        ]
+        | None
+    ) = None
 
 
-class ExportCreated(msgspec.Struct, rename="camel", kw_only=True):
+class ExportCreated(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """The answer to a new export: poll ``statusUrl`` or follow ``eventsUrl``."""
 
     export_id: str
@@ -54,6 +69,14 @@ class ExportCreated(msgspec.Struct, rename="camel", kw_only=True):
         str, msgspec.Meta(description="The live stream; its token is valid for this stream only")
     ]
     download_url: str
+    callback_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "Your callback signing secret, created by this request: shown only this once"
+            )
+        ),
+    ] = None
 
 
 class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -77,6 +100,7 @@ class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     file_name: str | None = None
     url_expires_in: int | None = None
     error: str | None = None
+    callback_url: str | None = None
     events_url: Annotated[
         str | None,
         msgspec.Meta(

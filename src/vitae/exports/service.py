@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from vitae.settings import Settings
     from vitae.storage import Storage, StoredFile
     from vitae.users.models import User
+    from vitae.webhooks.service import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ExportRequest:
     template: str | None
     paper_size: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+    callback_url: str | None = None
 
 
 def download_name(person: str) -> str:
@@ -95,6 +97,7 @@ class ExportService:
         events: ExportEvents | None = None,
         idempotency: IdempotencyKeys | None = None,
         templates: Iterable[TemplateInfo] = (),
+        webhooks: WebhookService | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -103,6 +106,7 @@ class ExportService:
         self.events = events
         self.idempotency = idempotency
         self.templates = {template.name: template for template in templates}
+        self.webhooks = webhooks
         self.collection = engine.get_collection(Export)
 
     # -- API operations -------------------------------------------------------------------
@@ -146,6 +150,9 @@ class ExportService:
         except InvalidOptionError as error:
             field = "paperSize" if error.option == "paperSize" else f"options.{error.option}"
             raise InvalidRequestError(error.message, field=field) from None
+        if request.callback_url is not None:
+            assert self.webhooks is not None  # noqa: S101  (the API always has webhooks)
+            await self.webhooks.check_url(request.callback_url, "callbackUrl")
         name = str((resume.content.get("basics") or {}).get("name") or user.name)
         export = Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user.id,
@@ -155,6 +162,7 @@ class ExportService:
             options=options,
             watermarked=user.credit_balance < self.settings.paid_export_threshold,
             file_name=download_name(name),
+            callback_url=request.callback_url,
         )
         await self.engine.save(export)
         EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
@@ -356,7 +364,19 @@ class ExportService:
         record_transition(export)
         if self.events is not None:
             await self.events.publish(export)
+        if self.webhooks is not None and export.status in TERMINAL:
+            await self._dispatch(export)
         return export
+
+    async def _dispatch(self, export: Export) -> None:
+        """Queue the terminal event's webhooks; a failure here never undoes the transition
+        (the delivery worker's reconciler records what was missed).
+        """
+        assert self.webhooks is not None  # noqa: S101  (checked by the caller)
+        try:
+            await self.webhooks.dispatch(export)
+        except Exception:
+            log.exception("could not dispatch the webhooks of export %s", export.id)
 
     async def progress(self, export: Export, stage: str, percent: int) -> None:
         """Tell followers how far the job is; progress is not stored and keeps the version."""

@@ -16,6 +16,8 @@ class User(Model):
     name: str = ""
     credit_balance: int = Field(default=0, key_name="creditBalance")
     is_admin: bool = Field(default=False, key_name="isAdmin")
+    # Signs deliveries to exports' callbackUrl; shown once, when it is created.
+    callback_secret: str | None = Field(default=None, key_name="callbackSecret")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
 
     model_config = {"collection": "users"}  # noqa: RUF012  (ODMantic's declared config style)

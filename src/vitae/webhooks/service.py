@@ -1,0 +1,286 @@
+"""Webhook endpoints, the user's callback secret, and turning an export's end into deliveries.
+
+Dispatch records one delivery per destination and queues its first attempt; the calls
+themselves happen in delivery jobs (``vitae.webhooks.delivery``) on their own queue, never in a
+request or a render job.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from odmantic.bson import ObjectId as ModelId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from redis.exceptions import RedisError
+from saq import Job
+
+from vitae.errors import ConflictError, InvalidRequestError, NotFoundError
+from vitae.exports.models import TERMINAL, Export, ExportStatus
+from vitae.timeutil import as_utc, utcnow
+from vitae.users.models import User
+from vitae.webhooks.models import (
+    Delivery,
+    EventType,
+    WebhookEndpoint,
+    delivery_id,
+)
+from vitae.webhooks.signing import new_secret
+from vitae.webhooks.urls import RefusedURLError, UrlPolicy
+
+if TYPE_CHECKING:
+    from odmantic import AIOEngine
+    from saq import Queue
+
+    from vitae.settings import Settings
+    from vitae.webhooks.schemas import WebhookCreate, WebhookUpdate
+
+log = logging.getLogger(__name__)
+
+DELIVER_WEBHOOK = "deliver_webhook"
+MAX_ENDPOINTS = 10
+EVENT_OF = {
+    ExportStatus.COMPLETED: EventType.COMPLETED,
+    ExportStatus.FAILED: EventType.FAILED,
+    ExportStatus.CANCELLED: EventType.CANCELLED,
+}
+
+
+def event_id(export: Export) -> str:
+    """The terminal event's id: one per export, the same in every delivery and retry."""
+    return f"evt_{export.id}_{export.version}"
+
+
+def delivery_job(delivery: str, attempt: int, *, scheduled: int = 0, tag: str = "") -> Job:
+    """The job of one attempt; keyed by the attempt, so queueing it twice is a no-op."""
+    return Job(
+        function=DELIVER_WEBHOOK,
+        kwargs={"deliveryId": delivery, "attempt": attempt},
+        key=f"{delivery}#{attempt}{tag}",
+        scheduled=scheduled,
+        # Retries here cover our own faults (a database hiccup); the receiver's are scheduled
+        # by the delivery itself, with the webhook backoff.
+        retries=3,
+        retry_delay=1.0,
+        retry_backoff=True,
+        timeout=60,
+        ttl=86_400,
+    )
+
+
+class WebhookService:
+    """CRUD on a user's endpoints, and the dispatch of terminal events to deliveries."""
+
+    def __init__(self, engine: AIOEngine, settings: Settings, *, queue: Queue | None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.queue = queue
+        self.policy = UrlPolicy.from_settings(settings.webhooks)
+        self.endpoints = engine.get_collection(WebhookEndpoint)
+        self.deliveries = engine.get_collection(Delivery)
+
+    # -- Endpoints --------------------------------------------------------------------------
+
+    async def check_url(self, url: str, field: str) -> str:
+        """A URL that may be called now, or a 400 naming the field and the reason."""
+        try:
+            await self.policy.resolve(url)
+        except RefusedURLError as error:
+            raise InvalidRequestError(f"{field} refused: {error.reason}", field=field) from None
+        return url
+
+    async def create(self, user_id: ObjectId, data: WebhookCreate) -> WebhookEndpoint:
+        """Register an endpoint with a fresh secret."""
+        url = await self.check_url(data.url, "url")
+        if await self.endpoints.count_documents({"userId": user_id}) >= MAX_ENDPOINTS:
+            raise ConflictError(f"at most {MAX_ENDPOINTS} webhook endpoints per user", field="url")
+        endpoint = WebhookEndpoint(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
+            user_id=user_id,
+            url=url,
+            description=data.description,
+            events=list(dict.fromkeys(data.events)) if data.events else list(EventType),
+            secret=new_secret(),
+        )
+        return await self.engine.save(endpoint)
+
+    async def list(self, user_id: ObjectId) -> list[WebhookEndpoint]:
+        """The user's endpoints, newest first."""
+        docs = self.endpoints.find({"userId": user_id}).sort([("createdAt", -1), ("_id", -1)])
+        return [WebhookEndpoint.model_validate_doc(doc) async for doc in docs]
+
+    async def get(self, user_id: ObjectId, endpoint_id: str) -> WebhookEndpoint:
+        """One of the user's endpoints; another user's is not found."""
+        if not ObjectId.is_valid(endpoint_id):
+            raise NotFoundError("no such webhook", field="id")
+        doc = await self.endpoints.find_one({"_id": ObjectId(endpoint_id), "userId": user_id})
+        if doc is None:
+            raise NotFoundError("no such webhook", field="id")
+        return WebhookEndpoint.model_validate_doc(doc)
+
+    async def update(
+        self, user_id: ObjectId, endpoint_id: str, data: WebhookUpdate
+    ) -> WebhookEndpoint:
+        """Change the URL, description, events or whether it is enabled."""
+        endpoint = await self.get(user_id, endpoint_id)
+        changes: dict[str, Any] = {"updatedAt": utcnow()}
+        if data.url is not None:
+            changes["url"] = await self.check_url(data.url, "url")
+        if data.description is not None:
+            changes["description"] = data.description
+        if data.events is not None:
+            changes["events"] = [e.value for e in dict.fromkeys(data.events)]
+        if data.enabled is not None:
+            changes["enabled"] = data.enabled
+        return await self._set(endpoint, changes)
+
+    async def rotate_secret(self, user_id: ObjectId, endpoint_id: str) -> str:
+        """Replace an endpoint's secret; pending retries are signed with the new one."""
+        endpoint = await self.get(user_id, endpoint_id)
+        secret = new_secret()
+        await self._set(endpoint, {"secret": secret, "updatedAt": utcnow()})
+        return secret
+
+    async def delete(self, user_id: ObjectId, endpoint_id: str) -> None:
+        """Remove an endpoint; its pending deliveries fail at their next attempt."""
+        endpoint = await self.get(user_id, endpoint_id)
+        await self.endpoints.delete_one({"_id": endpoint.id})
+
+    async def _set(self, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> WebhookEndpoint:
+        doc = await self.endpoints.find_one_and_update(
+            {"_id": endpoint.id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise NotFoundError("no such webhook", field="id")
+        return WebhookEndpoint.model_validate_doc(doc)
+
+    # -- The callbackUrl secret ---------------------------------------------------------------
+
+    async def ensure_callback_secret(self, user: User) -> str | None:
+        """Create the user's callback secret if there is none; the new secret, else ``None``."""
+        if user.callback_secret:
+            return None
+        secret = new_secret()
+        users = self.engine.get_collection(User)
+        doc = await users.find_one_and_update(
+            {"_id": user.id, "callbackSecret": None}, {"$set": {"callbackSecret": secret}}
+        )
+        return secret if doc is not None else None
+
+    async def rotate_callback_secret(self, user_id: ObjectId) -> str:
+        """A new callback secret; retries of earlier callbacks are signed with it."""
+        secret = new_secret()
+        users = self.engine.get_collection(User)
+        await users.update_one({"_id": user_id}, {"$set": {"callbackSecret": secret}})
+        return secret
+
+    # -- Dispatch -----------------------------------------------------------------------------
+
+    async def dispatch(self, export: Export) -> int:
+        """Record and queue the deliveries of an export's terminal event; how many were new.
+        Safe to repeat: a delivery's id is derived from the event and the destination.
+        """
+        event = EVENT_OF.get(export.status)
+        if event is None:
+            return 0
+        destinations: list[tuple[ModelId | None, str]] = []
+        if export.callback_url:
+            destinations.append((None, export.callback_url))
+        happened = as_utc(export.completed_at or export.updated_at)
+        endpoints = [
+            WebhookEndpoint.model_validate_doc(doc)
+            async for doc in self.endpoints.find({"userId": export.user_id, "enabled": True})
+        ]
+        destinations.extend(
+            (endpoint.id, endpoint.url)
+            for endpoint in endpoints
+            if event in endpoint.events and as_utc(endpoint.created_at) <= happened
+        )
+        created = 0
+        for endpoint_id, url in destinations:
+            if await self._record(export, event, endpoint_id, url, happened):
+                created += 1
+        return created
+
+    async def _record(
+        self,
+        export: Export,
+        event: EventType,
+        endpoint_id: ModelId | None,
+        url: str,
+        happened: datetime,
+    ) -> bool:
+        evt = event_id(export)
+        delivery = Delivery(
+            id=delivery_id(evt, endpoint_id),
+            export_id=export.id,
+            user_id=export.user_id,
+            endpoint_id=endpoint_id,
+            url=url,
+            event_id=evt,
+            event_type=event,
+            event_created_at=happened,
+            next_attempt_at=utcnow(),
+        )
+        try:
+            await self.deliveries.insert_one(delivery.model_dump_doc())
+        except DuplicateKeyError:
+            return False
+        await self.enqueue(delivery.id, 1)
+        return True
+
+    async def enqueue(
+        self, delivery: str, attempt: int, *, delay: float = 0, tag: str = ""
+    ) -> None:
+        """Queue an attempt; if Redis is down the reconciler queues it later."""
+        if self.queue is None:
+            return
+        scheduled = int(utcnow().timestamp() + delay + 0.5) if delay else 0
+        try:
+            await self.queue.enqueue(delivery_job(delivery, attempt, scheduled=scheduled, tag=tag))
+        except (RedisError, OSError) as error:
+            log.warning("could not queue delivery %s: %s", delivery, error)
+
+    async def of_export(self, export_id: ObjectId) -> list[Delivery]:
+        """An export's deliveries, oldest first."""
+        docs = self.deliveries.find({"exportId": export_id}).sort([("createdAt", 1), ("_id", 1)])
+        return [Delivery.model_validate_doc(doc) async for doc in docs]
+
+    async def forget(self, export_id: ObjectId) -> None:
+        """Delete an export's delivery log (retention)."""
+        await self.deliveries.delete_many({"exportId": export_id})
+
+    # -- Reconciliation -----------------------------------------------------------------------
+
+    async def reconcile(self, *, settle: timedelta, window: timedelta) -> dict[str, int]:
+        """Deliveries that a crash left unrecorded or unqueued are recorded and queued.
+
+        Exports that ended between ``window`` and ``settle`` ago are dispatched again (a no-op
+        for the destinations already recorded), and pending deliveries whose attempt is
+        overdue by ``settle`` are queued again (a no-op for an attempt already queued).
+        """
+        now = utcnow()
+        users = await self.endpoints.distinct("userId", {"enabled": True})
+        query: dict[str, Any] = {
+            "status": {"$in": [s.value for s in TERMINAL]},
+            "completedAt": {"$gte": now - window, "$lt": now - settle},
+            "$or": [{"callbackUrl": {"$ne": None}}, {"userId": {"$in": users}}],
+        }
+        dispatched = 0
+        async for doc in self.engine.get_collection(Export).find(query):
+            dispatched += await self.dispatch(Export.model_validate_doc(doc))
+        requeued = 0
+        overdue = self.deliveries.find(
+            {"status": "pending", "nextAttemptAt": {"$lt": now - settle}},
+            {"_id": 1, "attempts": 1},
+        )
+        async for doc in overdue:
+            await self.enqueue(doc["_id"], len(doc.get("attempts") or ()) + 1)
+            requeued += 1
+        if dispatched or requeued:
+            log.warning(
+                "reconciled webhooks: %d deliveries recorded, %d re-queued", dispatched, requeued
+            )
+        return {"dispatched": dispatched, "requeued": requeued}
