@@ -380,14 +380,14 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
             assert failed is not None
             assert failed.status is ExportStatus.FAILED
             assert await deliveries(client, headers, export_id) == []
+            window = {"settle": timedelta(0), "window": timedelta(hours=1)}
+            # A second crash: the delivery was recorded but its job never queued.
+            unqueued = WebhookService(engine, settings, queue=None)
+            assert await unqueued.reconcile(**window) == {"dispatched": 1, "requeued": 0}
             webhooks = WebhookService(engine, settings, queue=queue)
-            assert await webhooks.reconcile(settle=timedelta(0), window=timedelta(hours=1)) == {
-                "dispatched": 1,
-                "requeued": 0,
-            }
-            # Repeating it records nothing twice.
-            again = await webhooks.reconcile(settle=timedelta(0), window=timedelta(hours=1))
-            assert again["dispatched"] == 0
+            assert await webhooks.reconcile(**window) == {"dispatched": 0, "requeued": 1}
+            # Repeating it records and queues nothing twice.
+            assert await webhooks.reconcile(**window) == {"dispatched": 0, "requeued": 0}
             async with running_worker(settings, renders=False):
                 [request] = await receiver.wait_for(1)
                 await deliveries(client, headers, export_id, {"succeeded"})

@@ -17,6 +17,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 from saq import Job
+from saq.job import Status
 
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError
 from vitae.exports.models import TERMINAL, Export, ExportStatus
@@ -243,6 +244,19 @@ class WebhookService:
         except (RedisError, OSError) as error:
             log.warning("could not queue delivery %s: %s", delivery, error)
 
+    async def _requeue(self, delivery: str, attempt: int) -> bool:
+        """Queue an overdue attempt again unless its job is still waiting or running; a job
+        that ended without recording the attempt (our own fault, retried out) gets a new key.
+        """
+        if self.queue is None:
+            return False
+        job = await self.queue.job(delivery_job(delivery, attempt).key)
+        if job is not None and job.status in {Status.NEW, Status.QUEUED, Status.ACTIVE}:
+            return False
+        tag = f"~r{int(utcnow().timestamp())}" if job is not None else ""
+        await self.enqueue(delivery, attempt, tag=tag)
+        return True
+
     async def of_export(self, export_id: ObjectId) -> list[Delivery]:
         """An export's deliveries, oldest first."""
         docs = self.deliveries.find({"exportId": export_id}).sort([("createdAt", 1), ("_id", 1)])
@@ -277,8 +291,8 @@ class WebhookService:
             {"_id": 1, "attempts": 1},
         )
         async for doc in overdue:
-            await self.enqueue(doc["_id"], len(doc.get("attempts") or ()) + 1)
-            requeued += 1
+            if await self._requeue(doc["_id"], len(doc.get("attempts") or ()) + 1):
+                requeued += 1
         if dispatched or requeued:
             log.warning(
                 "reconciled webhooks: %d deliveries recorded, %d re-queued", dispatched, requeued
