@@ -1,7 +1,8 @@
 """Export operations and the export state machine.
 
-Every transition is one atomic ``find_one_and_update`` guarded by the expected current status,
-so a retried, duplicated or late job can never move an export backwards or twice.
+Every transition is one atomic update guarded by the expected current status
+(``vitae.db.update_if``), so a retried, duplicated or late job can never move an export
+backwards or twice.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from bson import ObjectId
-from pymongo import ReturnDocument
 from redis.exceptions import RedisError
 
+from vitae.db import update_if
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
@@ -345,10 +346,13 @@ class ExportService:
     async def _transition(
         self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
     ) -> Export | None:
-        doc = await self.collection.find_one_and_update(
-            {"_id": export_id, "status": {"$in": [s.value for s in expected]}},
-            {"$set": {**changes, "updatedAt": utcnow()}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
+        doc = await update_if(
+            self.collection,
+            export_id,
+            "status",
+            [s.value for s in expected],
+            {**changes, "updatedAt": utcnow()},
+            counter="version",
         )
         if doc is None:
             return None
