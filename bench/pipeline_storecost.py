@@ -8,7 +8,8 @@ exports, then each command shape that Vitae sends is timed by the store's own CP
 (``/proc/<pid>/stat``): ``aggregate`` on ``_id`` and owner (ODMantic's ``find_one``),
 ``findAndModify`` guarded by status in its filter (how ``ExportService._transition`` was
 written first), the same guarded inside an update pipeline on ``{_id}`` (how
-``vitae.db.update_if`` does it now), the same on ``_id`` alone (for comparison), and ``update`` by ``_id`` with upsert (ODMantic's ``save``).
+``vitae.db.update_if`` does it now), the same on ``_id`` alone (for comparison), and
+``update`` by ``_id`` with upsert (ODMantic's ``save``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _shapes(
     change = {"$set": {"status": "processing"}, "$inc": {"version": 1}}
     guarded = {"$in": ["$status", ACTIVE]}
     new = {"status": {"$literal": "processing"}, "version": {"$add": ["$version", 1]}}
+    replaced = {"$cond": [guarded, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]}
     return {
         "aggregate {_id, userId} (find_one)": lambda oid: list(
             coll.aggregate([{"$match": {"_id": oid, "userId": user}}, {"$limit": 1}])
@@ -88,13 +90,7 @@ def _shapes(
         "findAndModify {_id} guard in a pipeline (transition, vitae.db.update_if)": (
             lambda oid: coll.find_one_and_update(
                 {"_id": oid},
-                [
-                    {
-                        "$replaceWith": {
-                            "$cond": [guarded, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]
-                        }
-                    }
-                ],
+                [{"$replaceWith": replaced}],
                 return_document=ReturnDocument.BEFORE,
             )
         ),
