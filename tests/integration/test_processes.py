@@ -205,6 +205,8 @@ def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, 
             VITAE_PORT=str(port),
             VITAE_MONGODB_DATABASE="vitae_proc",
             VITAE_QUEUE_NAME="proc",
+            # Every line a request or a job can write, for the test that no secret leaks.
+            VITAE_LOG_LEVEL="debug",
         )
     )
 
