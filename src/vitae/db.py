@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from motor.motor_asyncio import AsyncIOMotorClient
-from odmantic import AIOEngine
+from odmantic import AIOEngine, Model
 from pymongo import ReturnDocument
 
 if TYPE_CHECKING:
@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
     from bson import ObjectId
     from motor.motor_asyncio import AsyncIOMotorCollection
-    from odmantic import Model
 
 
 def open_engine(url: str, database: str) -> AIOEngine:
@@ -22,6 +21,24 @@ def open_engine(url: str, database: str) -> AIOEngine:
         url, tz_aware=True, serverSelectionTimeoutMS=5_000, connectTimeoutMS=5_000
     )
     return AIOEngine(client=client, database=database)
+
+
+async def find_by_id[M: Model](
+    engine: AIOEngine, model: type[M], doc_id: ObjectId, **stored: object
+) -> M | None:
+    """The document whose ``_id`` is ``doc_id``, if its ``stored`` fields (by their stored
+    names) have those values; else ``None``.
+
+    A plain ``find_one`` on ``{_id}`` alone: every store answers it by a key lookup, whereas
+    ODMantic's ``find_one`` is an aggregate and a filter with more than ``_id`` makes the
+    embedded store evaluate it document by document. The other fields are compared here.
+    """
+    doc = cast(
+        "dict[str, Any] | None", await engine.get_collection(model).find_one({"_id": doc_id})
+    )
+    if doc is None or any(doc.get(key) != value for key, value in stored.items()):
+        return None
+    return model.model_validate_doc(doc)
 
 
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:

@@ -14,6 +14,7 @@ from saq.job import Status
 from saq.types import Context
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
+from vitae.db import find_by_id
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
 from vitae.exports.models import ExportStatus
@@ -173,7 +174,7 @@ async def _render_export(
         progress = Progress(service, export)
         await stack.enter_async_context(progress.after(deps.settings.jobs.progress_after))
         await progress.report("rendering", 10)
-        resume = await deps.engine.find_one(Resume, Resume.id == ObjectId(resumeId))
+        resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
         if resume is None:
             await service.fail(export.id, "the résumé was deleted before it could be rendered")
             return {"failed": "resume missing"}

@@ -19,7 +19,7 @@ import msgspec
 from bson import ObjectId
 from redis.exceptions import RedisError
 
-from vitae.db import update_if
+from vitae.db import find_by_id, update_if
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
@@ -129,8 +129,8 @@ class ExportService:
 
     async def _create(self, user: User, request: ExportRequest) -> Export:
         """Check ownership, decide the watermark, record ``pending`` and enqueue the job."""
-        resume = await self.engine.find_one(
-            Resume, Resume.id == parse_id(request.resume_id, "resume"), Resume.user_id == user.id
+        resume = await find_by_id(
+            self.engine, Resume, parse_id(request.resume_id, "resume"), userId=user.id
         )
         if resume is None:
             raise NotFoundError("no such resume", field="resumeId")
@@ -186,8 +186,8 @@ class ExportService:
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
         """The caller's export; another user's is not found."""
-        export = await self.engine.find_one(
-            Export, Export.id == parse_id(export_id, "export"), Export.user_id == user_id
+        export = await find_by_id(
+            self.engine, Export, parse_id(export_id, "export"), userId=user_id
         )
         if export is None:
             raise NotFoundError("no such export", field="id")
