@@ -6,8 +6,10 @@ A fresh store (SQLite file, as ``vitae dev`` runs it) gets the ``exports`` index
 ``vitae.exports.models.Export``; for each size, the collection is filled with finished
 exports, then each command shape that Vitae sends is timed by the store's own CPU
 (``/proc/<pid>/stat``): ``aggregate`` on ``_id`` and owner (ODMantic's ``find_one``),
-``findAndModify`` guarded by status (``ExportService._transition``), the same on ``_id``
-alone (for comparison), and ``update`` by ``_id`` with upsert (ODMantic's ``save``).
+``findAndModify`` guarded by status in its filter (how ``ExportService._transition`` was
+written first), the same guarded inside an update pipeline on ``{_id}`` (how
+``vitae.db.update_if`` does it now), the same on ``_id`` alone (for comparison), and
+``update`` by ``_id`` with upsert (ODMantic's ``save``).
 """
 
 from __future__ import annotations
@@ -71,12 +73,26 @@ def _shapes(
     coll: Collection[dict[str, Any]], user: ObjectId
 ) -> dict[str, Callable[[ObjectId], object]]:
     change = {"$set": {"status": "processing"}, "$inc": {"version": 1}}
+    guarded = {"$in": ["$status", ACTIVE]}
+    new = {"status": {"$literal": "processing"}, "version": {"$add": ["$version", 1]}}
+    replaced = {"$cond": [guarded, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]}
     return {
         "aggregate {_id, userId} (find_one)": lambda oid: list(
             coll.aggregate([{"$match": {"_id": oid, "userId": user}}, {"$limit": 1}])
         ),
-        "findAndModify {_id, status $in} (transition)": lambda oid: coll.find_one_and_update(
-            {"_id": oid, "status": {"$in": ACTIVE}}, change, return_document=ReturnDocument.AFTER
+        "findAndModify {_id, status $in} (guard in the filter)": lambda oid: (
+            coll.find_one_and_update(
+                {"_id": oid, "status": {"$in": ACTIVE}},
+                change,
+                return_document=ReturnDocument.AFTER,
+            )
+        ),
+        "findAndModify {_id} guard in a pipeline (transition, vitae.db.update_if)": (
+            lambda oid: coll.find_one_and_update(
+                {"_id": oid},
+                [{"$replaceWith": replaced}],
+                return_document=ReturnDocument.BEFORE,
+            )
         ),
         "findAndModify {_id} (for comparison)": lambda oid: coll.find_one_and_update(
             {"_id": oid}, change, return_document=ReturnDocument.AFTER

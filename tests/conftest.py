@@ -59,6 +59,8 @@ def env_for(services: Services, data_dir: Path, **extra: str) -> dict[str, str]:
         "VITAE_S3_SECRET_ACCESS_KEY": "testing",
         "VITAE_SWEEP_INTERVAL": "2",
         "VITAE_JOB_HEARTBEAT": "3",
+        # Every render counts as slow, so that its progress events are seen.
+        "VITAE_PROGRESS_AFTER": "0",
         **extra,
     }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from vitae.errors import VitaeError
-from vitae.logs import configure_logging
+from vitae.logs import configure_logging, log_level
 from vitae.settings import Settings, get_settings
 
 log = logging.getLogger("vitae")
@@ -194,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # JSON for machines unless asked otherwise; the dev launcher talks to a person.
     fmt = os.environ.get("VITAE_LOG_FORMAT") or ("console" if args.command == "dev" else None)
-    configure_logging("json" if fmt == "json" else "console" if fmt == "console" else None)
+    try:
+        level = log_level(os.environ.get("VITAE_LOG_LEVEL"))
+    except ValueError as error:
+        print(f"vitae: VITAE_LOG_LEVEL: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging("json" if fmt == "json" else "console" if fmt == "console" else None, level)
     from vitae.rendering import RenderError  # noqa: PLC0415
 
     try:

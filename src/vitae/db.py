@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from motor.motor_asyncio import AsyncIOMotorClient
-from odmantic import AIOEngine
+from odmantic import AIOEngine, Model
+from pymongo import ReturnDocument
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
-    from odmantic import Model
+    from bson import ObjectId
+    from motor.motor_asyncio import AsyncIOMotorCollection
 
 
 def open_engine(url: str, database: str) -> AIOEngine:
@@ -21,6 +23,24 @@ def open_engine(url: str, database: str) -> AIOEngine:
     return AIOEngine(client=client, database=database)
 
 
+async def find_by_id[M: Model](
+    engine: AIOEngine, model: type[M], doc_id: ObjectId, **stored: object
+) -> M | None:
+    """The document whose ``_id`` is ``doc_id``, if its ``stored`` fields (by their stored
+    names) have those values; else ``None``.
+
+    A plain ``find_one`` on ``{_id}`` alone: every store answers it by a key lookup, whereas
+    ODMantic's ``find_one`` is an aggregate and a filter with more than ``_id`` makes the
+    embedded store evaluate it document by document. The other fields are compared here.
+    """
+    doc = cast(
+        "dict[str, Any] | None", await engine.get_collection(model).find_one({"_id": doc_id})
+    )
+    if doc is None or any(doc.get(key) != value for key, value in stored.items()):
+        return None
+    return model.model_validate_doc(doc)
+
+
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
     """Create the collections' indexes (idempotent)."""
     await engine.configure_database(models)
@@ -29,3 +49,38 @@ async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
 def close_engine(engine: AIOEngine) -> None:
     """Close the engine's client and its connection pool."""
     engine.client.close()
+
+
+async def update_if(
+    collection: AsyncIOMotorCollection[dict[str, Any]],
+    doc_id: ObjectId,
+    field: str,
+    allowed: Sequence[str],
+    changes: Mapping[str, Any],
+    counter: str,
+) -> dict[str, Any] | None:
+    """Set ``changes`` and add one to ``counter`` in one atomic update, only if ``field`` is one
+    of ``allowed``; the document as it is afterwards, or ``None`` if it is missing or was not
+    in an allowed state (then it is left untouched).
+
+    The guard lives in the update (a pipeline that replaces the document by itself unless the
+    guard holds), not in the filter: the filter stays ``{_id}``, which every store answers by a
+    key lookup, whereas the embedded store scans the whole collection for a filter that adds
+    any condition to ``_id``. A single-document update is atomic, so the guard is checked and
+    the change made in one step, exactly as with a guarded filter.
+    """
+    guard = {"$in": [f"${field}", list(allowed)]}
+    new = {key: {"$literal": value} for key, value in changes.items()}
+    new[counter] = {"$add": [f"${counter}", 1]}
+    # Motor's stubs say a document always comes back; with no match it is None.
+    before = cast(
+        "dict[str, Any] | None",
+        await collection.find_one_and_update(
+            {"_id": doc_id},
+            [{"$replaceWith": {"$cond": [guard, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]}}],
+            return_document=ReturnDocument.BEFORE,
+        ),
+    )
+    if before is None or before.get(field) not in allowed:
+        return None
+    return {**before, **changes, counter: before[counter] + 1}

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, override
 
 import structlog
 from structlog.contextvars import (
@@ -45,7 +45,12 @@ def configure_logging(fmt: LogFormat | None = None, level: int = logging.INFO) -
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # The level check first: a line below the level costs no processing at all.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -68,6 +73,32 @@ def configure_logging(fmt: LogFormat | None = None, level: int = logging.INFO) -
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("httpx", "botocore", "aiobotocore", "pymongo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    saq = logging.getLogger("saq")
+    for existing in [f for f in saq.filters if isinstance(f, SaqPerJobLines)]:
+        saq.removeFilter(existing)
+    if level > logging.DEBUG:
+        saq.addFilter(SaqPerJobLines())
+
+
+class SaqPerJobLines(logging.Filter):
+    """Drops SAQ's INFO lines of every job (enqueuing, processing, finished): like request
+    lines they are debug detail, and cost ≈ 2 ms of CPU per export. Its other lines (worker
+    start and stop, retries, sweeps, aborts) and its warnings and errors are kept.
+    """
+
+    LINES = frozenset({"Enqueuing %s", "Processing %s", "Finished %s"})
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.msg in self.LINES)
+
+
+def log_level(name: str | None) -> int:
+    """``VITAE_LOG_LEVEL`` (``debug``, ``info``, ``warning``, ``error``); INFO by default."""
+    level = logging.getLevelNamesMapping().get((name or "INFO").upper())
+    if level is None:
+        raise ValueError(f"unknown log level {name!r}; use debug, info, warning or error")
+    return level
 
 
 def log_requests_first(config: AppConfig) -> AppConfig:
@@ -84,9 +115,19 @@ def bind_user(user_id: str) -> None:
     bind_contextvars(user_id=user_id)
 
 
+def request_level(status: int) -> int:
+    """Successful requests are logged at DEBUG (one line each would cost more CPU than
+    serving many of them), refused ones at INFO, server errors at WARNING.
+    """
+    if status >= 500:  # noqa: PLR2004  (HTTP status classes)
+        return logging.WARNING
+    return logging.INFO if status >= 400 else logging.DEBUG  # noqa: PLR2004
+
+
 class RequestLogMiddleware:
     """An ASGI middleware: a request id (``X-Request-ID``, or a new one) bound for every log
-    line of the request, echoed in the response, and one line per request.
+    line of the request, echoed in the response, and one line per request (at the level
+    ``request_level`` gives its status).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -116,7 +157,8 @@ class RequestLogMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                log.info(
+                log.log(
+                    request_level(status),
                     "request",
                     method=scope["method"],
                     path=scope["path"],

@@ -109,6 +109,7 @@ class JobSettings:
     metrics_port: int = 0
     concurrency: int = 10
     render_threads: int = 0
+    progress_after: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             metrics_port=read.int("WORKER_METRICS_PORT", 0),
             concurrency=read.int("WORKER_CONCURRENCY", 10),
             render_threads=read.int("RENDER_THREADS", 0),
+            progress_after=read.float("PROGRESS_AFTER", 0.1),
         ),
         webhooks=WebhookSettings(
             allow_http=read.bool("WEBHOOK_ALLOW_HTTP", default=False),

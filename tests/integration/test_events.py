@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,26 @@ async def test_an_export_followed_live_to_its_end(
     assert [json.loads(e["data"])["progress"] for e in events if e["event"] == "progress"] == [
         10,
         70,
+    ]
+
+
+async def test_a_fast_export_has_no_progress_events(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    created = await new_export(idle_client, headers, "Quick")
+    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
+    assert idle_settings.redis_url
+    await wait_for_subscribers(idle_settings.redis_url, f"vitae:exports:{created['exportId']}")
+    patient = dataclasses.replace(
+        idle_settings, jobs=dataclasses.replace(idle_settings.jobs, progress_after=60)
+    )
+    async with running_worker(patient):
+        events = await stream
+    assert [(e["event"], json.loads(e["data"])["status"]) for e in events] == [
+        ("status", "pending"),
+        ("status", "processing"),
+        ("status", "completed"),
     ]
 
 

@@ -3,6 +3,7 @@ with a readable error, idempotent jobs, reconciliation of lost jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -166,6 +167,29 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
     assert done.status is ExportStatus.COMPLETED
     assert again.version == done.version
     assert (again.file_size, again.status) == (first["size"], ExportStatus.COMPLETED)
+
+
+async def test_concurrent_transitions_move_an_export_once(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+) -> None:
+    headers = await make_user()
+    export_id = await request_export(idle_client, headers, {"basics": {"name": "Race"}})
+    deps = await worker_deps(idle_settings)
+    exports = deps.exports()
+    stored = StoredFile(key="k", size=1, location="nowhere")
+    try:
+        started = await exports.start(export_id, attempt=1)
+        assert started is not None
+        moves = [exports.complete(started.id, stored) for _ in range(8)]
+        results = await asyncio.gather(*moves, exports.fail(started.id, "late failure"))
+        stored_now = await exports.get(started.user_id, export_id)
+    finally:
+        await close_deps(deps)
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    assert stored_now.version == started.version + 1
+    # What the transition returned (and published) is what was stored.
+    assert winners[0].model_dump() == stored_now.model_dump()
 
 
 async def close_deps(deps: WorkerDeps) -> None:

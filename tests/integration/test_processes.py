@@ -209,6 +209,8 @@ def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, 
             VITAE_QUEUE_NAME="proc",
             VITAE_WEBHOOK_ALLOW_HTTP="true",
             VITAE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
+            # Every line a request or a job can write, for the test that no secret leaks.
+            VITAE_LOG_LEVEL="debug",
         )
     )
 

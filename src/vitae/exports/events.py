@@ -4,9 +4,8 @@ worker, or the API on cancellation), received by whichever API replica holds the
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from redis.exceptions import RedisError
@@ -35,13 +34,13 @@ class ExportEvent(msgspec.Struct, kw_only=True):
     """What travels on the channels: the export as stored, and for progress its stage."""
 
     kind: EventKind
-    export: dict[str, Any]
+    export: msgspec.Raw  # the export's own JSON, embedded as is: encoded and parsed once
     stage: str | None = None
     progress: int | None = None
 
     def record(self) -> Export:
         """The export as it was when the event was published."""
-        return Export.model_validate_json(json.dumps(self.export))
+        return Export.model_validate_json(bytes(self.export))
 
 
 _encoder = msgspec.json.Encoder()
@@ -71,7 +70,7 @@ class ExportEvents:
     ) -> None:
         """Publish on the export's channel and on its owner's channel."""
         event = ExportEvent(
-            kind=kind, export=json.loads(export.model_dump_json()), stage=stage, progress=progress
+            kind=kind, export=msgspec.Raw(export.model_dump_json()), stage=stage, progress=progress
         )
         data = _encoder.encode(event)
         try:

@@ -14,6 +14,7 @@ from saq.job import Status
 from saq.types import Context
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
+from vitae.db import find_by_id
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
 from vitae.exports.models import ExportStatus
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from saq.queue.redis import RedisQueue
 
     from vitae.exports.events import ExportEvents
+    from vitae.exports.models import Export
     from vitae.rendering import Renderer
     from vitae.settings import Settings
     from vitae.storage import Storage
@@ -101,6 +103,43 @@ async def heartbeat(job: Job, interval: float) -> AsyncGenerator[None]:
             await task
 
 
+class Progress:
+    """Progress events for followers of a slow export only. A render that finishes within
+    ``after`` seconds completes before a progress bar would tell anyone anything, and each
+    event costs both processes ≈ 1.5 ms; so stages are published from ``after`` on: the
+    current one when the delay ends, then each new one at once.
+    """
+
+    def __init__(self, service: ExportService, export: Export) -> None:
+        self.service = service
+        self.export = export
+        self.stage: tuple[str, int] | None = None
+        self.due = False
+
+    async def report(self, stage: str, percent: int) -> None:
+        """The job has reached ``stage``."""
+        self.stage = (stage, percent)
+        if self.due:
+            await self.service.progress(self.export, stage, percent)
+
+    async def _due_in(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.due = True
+        if self.stage is not None:
+            await self.service.progress(self.export, *self.stage)
+
+    @contextlib.asynccontextmanager
+    async def after(self, delay: float) -> AsyncGenerator[Progress]:
+        """Report stages while the job runs, publishing from ``delay`` seconds on."""
+        timer = asyncio.create_task(self._due_in(delay))
+        try:
+            yield self
+        finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+
 class StageError(VitaeError):
     """A transient failure of one stage, worth a retry."""
 
@@ -141,8 +180,10 @@ async def _render_export(
     async with contextlib.AsyncExitStack() as stack:
         if job is not None:
             await stack.enter_async_context(heartbeat(job, beat_every))
-        await service.progress(export, "rendering", 10)
-        resume = await deps.engine.find_one(Resume, Resume.id == ObjectId(resumeId))
+        progress = Progress(service, export)
+        await stack.enter_async_context(progress.after(deps.settings.jobs.progress_after))
+        await progress.report("rendering", 10)
+        resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
         if resume is None:
             await service.fail(export.id, "the résumé was deleted before it could be rendered")
             return {"failed": "resume missing"}
@@ -159,7 +200,7 @@ async def _render_export(
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
             return {"failed": "render"}
-        await service.progress(export, "storing", 70)
+        await progress.report("storing", 70)
         key = export_key(userId, exportId)
         try:
             with STORE_TIME.time():

@@ -1,7 +1,8 @@
 """Export operations and the export state machine.
 
-Every transition is one atomic ``find_one_and_update`` guarded by the expected current status,
-so a retried, duplicated or late job can never move an export backwards or twice.
+Every transition is one atomic update guarded by the expected current status
+(``vitae.db.update_if``), so a retried, duplicated or late job can never move an export
+backwards or twice.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from bson import ObjectId
-from pymongo import ReturnDocument
 from redis.exceptions import RedisError
 
+from vitae.db import find_by_id, update_if
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
@@ -132,8 +133,8 @@ class ExportService:
 
     async def _create(self, user: User, request: ExportRequest) -> Export:
         """Check ownership, decide the watermark, record ``pending`` and enqueue the job."""
-        resume = await self.engine.find_one(
-            Resume, Resume.id == parse_id(request.resume_id, "resume"), Resume.user_id == user.id
+        resume = await find_by_id(
+            self.engine, Resume, parse_id(request.resume_id, "resume"), userId=user.id
         )
         if resume is None:
             raise NotFoundError("no such resume", field="resumeId")
@@ -193,8 +194,8 @@ class ExportService:
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
         """The caller's export; another user's is not found."""
-        export = await self.engine.find_one(
-            Export, Export.id == parse_id(export_id, "export"), Export.user_id == user_id
+        export = await find_by_id(
+            self.engine, Export, parse_id(export_id, "export"), userId=user_id
         )
         if export is None:
             raise NotFoundError("no such export", field="id")
@@ -353,10 +354,13 @@ class ExportService:
     async def _transition(
         self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
     ) -> Export | None:
-        doc = await self.collection.find_one_and_update(
-            {"_id": export_id, "status": {"$in": [s.value for s in expected]}},
-            {"$set": {**changes, "updatedAt": utcnow()}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
+        doc = await update_if(
+            self.collection,
+            export_id,
+            "status",
+            [s.value for s in expected],
+            {**changes, "updatedAt": utcnow()},
+            counter="version",
         )
         if doc is None:
             return None

@@ -164,13 +164,13 @@ async def export_events(
     last_event: LastEventId = None,
 ) -> ServerSentEvent:
     """Stream one of your exports' changes."""
-    user = await authenticate_stream(request, state.settings.jwt_secret, export_id)
+    user_id = await authenticate_stream(request, state.settings.jwt_secret, export_id)
     exports = provide_export_service(state)
-    await exports.get(user.id, export_id)  # 404 before the stream starts
+    await exports.get(user_id, export_id)  # 404 before the stream starts
     return ServerSentEvent(
         follow_export(
             export_id,
-            str(user.id),
+            str(user_id),
             exports,
             state.hub,
             last_event_id(last_event),
@@ -193,8 +193,8 @@ async def export_events(
 )
 async def all_export_events(request: Request[None, None, State], state: State) -> ServerSentEvent:
     """Stream every change to your exports."""
-    user = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
+    user_id = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
     return ServerSentEvent(
-        follow_user(str(user.id), exports, state.hub, state.settings.sse_heartbeat)
+        follow_user(str(user_id), exports, state.hub, state.settings.sse_heartbeat)
     )

@@ -32,6 +32,7 @@ _SCRIPTS: Final = {
     "devanagari": re.compile(r"[\u0900-\u097F]"),
 }
 _LETTER: Final = re.compile(r"[^\W\d_]")
+_BEYOND_LATIN: Final = re.compile(r"[^\u0000-\u036F]")  # below U+0370: Latin, IPA, accents
 _UKRAINIAN: Final = re.compile(r"[ґєіїҐЄІЇ]")
 _LANGUAGE_OF_SCRIPT: Final = {
     "arabic": "ar",
@@ -48,6 +49,8 @@ _LANGUAGE_OF_SCRIPT: Final = {
 def detect_language(resume: Mapping[str, Any]) -> str:
     """The language code whose script dominates the résumé's text; "en" for Latin script."""
     text = _sample_text(resume)
+    if not _BEYOND_LATIN.search(text):
+        return "en"  # no letter of any script counted below: the common case, in one pass
     total = len(_LETTER.findall(text))
     if total == 0:
         return "en"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from odmantic.query import desc
 
+from vitae.db import find_by_id
 from vitae.errors import InvalidRequestError, NotFoundError
 from vitae.resumes.models import Resume
 from vitae.timeutil import utcnow
@@ -68,9 +69,7 @@ class ResumeService:
         """The caller's résumé; another user's is not found."""
         if not ObjectId.is_valid(resume_id):
             raise NotFoundError("no such resume", field="id")
-        resume = await self.engine.find_one(
-            Resume, Resume.id == ObjectId(resume_id), Resume.user_id == user_id
-        )
+        resume = await find_by_id(self.engine, Resume, ObjectId(resume_id), userId=user_id)
         if resume is None:
             raise NotFoundError("no such resume", field="id")
         return resume

@@ -4,10 +4,12 @@ short-lived stream tokens for browsers, whose EventSource cannot send headers.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, override
 
 import jwt
+from bson import ObjectId
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import JWTAuth, Token
 
@@ -77,35 +79,58 @@ def issue_stream_token(user_id: str, stream: str, secret: str, *, ttl: int) -> s
     return token.encode(secret=secret, algorithm=ALGORITHM)
 
 
+# Users read in the last few seconds, per process: a client's requests come in bursts (an
+# export is a POST and a stream), and each read is a store round trip. A change to a user
+# (credits, deletion) takes effect within USER_TTL; users that do not exist are not kept.
+USER_TTL = 5.0
+USER_CACHE_SIZE = 10_000
+_users: dict[str, tuple[float, User]] = {}
+
+
 async def load_user(engine: AIOEngine, token: VitaeToken) -> User:
-    """The token's user; a missing user is a 401, like a bad token."""
-    user = await UserService(engine).get(token.sub)
-    if user is None:
-        raise NotAuthorizedException("the bearer token's user does not exist")
+    """The token's user, read at most once per ``USER_TTL`` seconds; a missing user is a 401,
+    like a bad token.
+    """
+    now = time.monotonic()
+    cached = _users.get(token.sub)
+    if cached is not None and cached[0] > now:
+        user = cached[1]
+    else:
+        found = await UserService(engine).get(token.sub)
+        if found is None:
+            _users.pop(token.sub, None)
+            raise NotAuthorizedException("the bearer token's user does not exist")
+        if len(_users) >= USER_CACHE_SIZE:
+            _users.clear()
+        _users[token.sub] = (now + USER_TTL, found)
+        user = found
     bind_user(token.sub)
     return user
 
 
 async def authenticate_stream(
     connection: ASGIConnection[Any, Any, Any, Any], secret: str, stream: str
-) -> User:
-    """Authenticate an event stream: a bearer header (any client) or a stream token in the
-    query string, valid for this stream only.
+) -> ObjectId:
+    """Authenticate an event stream and return its user's id: a bearer header (any client),
+    or a stream token in the query string, valid for this stream only.
+
+    A stream token's user is not read: the token was minted for that user and that one stream
+    at most ``VITAE_STREAM_TOKEN_TTL`` ago, and the stream only reads that user's exports.
     """
-    engine: AIOEngine = connection.app.state.engine
     header = connection.headers.get("authorization")
     if header:
         token = VitaeToken.decode(header.partition(" ")[-1], secret, ALGORITHM)
         if token.aud == STREAM_AUDIENCE:
             raise NotAuthorizedException("a stream token goes in the query string")
-        return await load_user(engine, token)
+        return (await load_user(connection.app.state.engine, token)).id
     query_token = connection.query_params.get("token")
     if not query_token:
         raise NotAuthorizedException("No JWT token found in request header or token parameter")
     token = VitaeToken.decode(query_token, secret, ALGORITHM, audience=[STREAM_AUDIENCE])
-    if token.extras.get("stream") != stream:
+    if token.extras.get("stream") != stream or not ObjectId.is_valid(token.sub):
         raise NotAuthorizedException("the stream token is not valid for this stream")
-    return await load_user(engine, token)
+    bind_user(token.sub)
+    return ObjectId(token.sub)
 
 
 def build_jwt_auth(secret: str) -> JWTAuth[User, VitaeToken]:

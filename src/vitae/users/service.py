@@ -10,6 +10,7 @@ from bson.errors import InvalidId
 from litestar.security.jwt import Token
 from pymongo.errors import DuplicateKeyError
 
+from vitae.db import find_by_id
 from vitae.errors import ConflictError, InvalidRequestError
 from vitae.users.models import User
 
@@ -59,4 +60,4 @@ class UserService:
             oid = ObjectId(user_id)
         except (InvalidId, TypeError):
             return None
-        return await self.engine.find_one(User, User.id == oid)
+        return await find_by_id(self.engine, User, oid)
