@@ -132,6 +132,8 @@ async def _lookup(host: str, port: int) -> list[IPAddress]:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError):
         raise RefusedURLError(f"the host {host!r} does not resolve") from None
+    except UnicodeError:
+        raise RefusedURLError(f"the host {host!r} is not a valid host name") from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])

@@ -51,6 +51,12 @@ async def test_resolution_checks_every_address_of_a_name() -> None:
     assert target.pinned_url() == "https://127.0.0.1:8443/hook?x=1"
 
 
+@pytest.mark.parametrize("host", ["ex\udcff.com", "a" * 300 + ".com", ".."])
+async def test_a_host_name_that_cannot_be_encoded_is_refused(host: str) -> None:
+    with pytest.raises(RefusedURLError, match="not a valid host name"):
+        await UrlPolicy().resolve(f"https://{host}/hook")
+
+
 def test_the_pinned_url_keeps_port_path_and_query() -> None:
     target = Target(
         url="https://hooks.example.com:8443/a/b?c=d",
