@@ -345,11 +345,15 @@ class ExportService:
 
     async def purge(self, export: Export) -> None:
         """Delete a finished export's file, then its record (a crash in between leaves a
-        record without a file, never a file without a record).
+        record without a file, never a file without a record). Only finished exports are
+        purged and a finished status is final, so the record is deleted by ``_id`` alone (the
+        embedded store scans the collection for any longer filter).
         """
+        if export.status not in TERMINAL:
+            return
         if export.storage_key and self.storage is not None:
             await self.storage.delete(export.storage_key)
-        await self.collection.delete_one({"_id": export.id, "status": export.status.value})
+        await self.collection.delete_one({"_id": export.id})
 
     async def _transition(
         self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
