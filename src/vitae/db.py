@@ -51,6 +51,27 @@ def close_engine(engine: AIOEngine) -> None:
     engine.client.close()
 
 
+async def merge_if(
+    collection: AsyncIOMotorCollection[dict[str, Any]],
+    doc_id: ObjectId | str,
+    guard: Mapping[str, Any],
+    new: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Merge ``new`` (field → aggregation expression) into the document ``doc_id`` if the
+    aggregation expression ``guard`` holds for it, in one atomic update by ``_id``; the
+    document as it was before (the caller re-checks the guard on it), or ``None``.
+    """
+    # Motor's stubs say a document always comes back; with no match it is None.
+    return cast(
+        "dict[str, Any] | None",
+        await collection.find_one_and_update(
+            {"_id": doc_id},
+            [{"$replaceWith": {"$cond": [guard, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]}}],
+            return_document=ReturnDocument.BEFORE,
+        ),
+    )
+
+
 async def update_if(
     collection: AsyncIOMotorCollection[dict[str, Any]],
     doc_id: ObjectId,
@@ -72,15 +93,7 @@ async def update_if(
     guard = {"$in": [f"${field}", list(allowed)]}
     new = {key: {"$literal": value} for key, value in changes.items()}
     new[counter] = {"$add": [f"${counter}", 1]}
-    # Motor's stubs say a document always comes back; with no match it is None.
-    before = cast(
-        "dict[str, Any] | None",
-        await collection.find_one_and_update(
-            {"_id": doc_id},
-            [{"$replaceWith": {"$cond": [guard, {"$mergeObjects": ["$$ROOT", new]}, "$$ROOT"]}}],
-            return_document=ReturnDocument.BEFORE,
-        ),
-    )
+    before = await merge_if(collection, doc_id, guard, new)
     if before is None or before.get(field) not in allowed:
         return None
     return {**before, **changes, counter: before[counter] + 1}

@@ -28,6 +28,7 @@ from vitae.exports.models import ExportStatus
 from vitae.exports.service import ExportService
 from vitae.queue import open_delivery_queue
 from vitae.settings import Settings
+from vitae.webhooks.delivery import Deliverer, HostSlots
 from vitae.webhooks.service import WebhookService
 
 HOOKS = {
@@ -394,4 +395,35 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
         assert json.loads(request.body)["type"] == "export.failed"
     finally:
         await queue.disconnect()
+        db.close_engine(engine)
+
+
+async def test_two_runs_of_one_attempt_record_it_once(
+    services: Services, data_dir: Path, make_user, receiver: Receiver
+) -> None:
+    settings = hook_settings(services, data_dir, f"hooks-twice-{uuid.uuid4().hex[:6]}")
+    receiver.answers = [500, 500]
+    headers = await make_user()
+    assert settings.mongodb_url
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    try:
+        # No delivery worker runs: the cancellation's delivery waits for its first attempt.
+        async with running_api(settings) as client, httpx.AsyncClient() as http:
+            await add_endpoint(client, headers, receiver.url)
+            export_id = (await export_of(client, headers))["exportId"]
+            await client.delete(f"/api/exports/{export_id}", headers=headers)
+            [pending] = await deliveries(client, headers, export_id)
+            assert pending["attempts"] == []
+            webhooks = WebhookService(engine, settings, queue=None)
+            deliverer = Deliverer(webhooks, ExportService(engine, settings), http, HostSlots(4))
+            results = await asyncio.gather(
+                deliverer.attempt(pending["id"], 1), deliverer.attempt(pending["id"], 1)
+            )
+            assert sorted(results) == ["retrying", "stale"]
+            assert len(receiver.requests) == 2, "both ran; the guard kept the second out"
+            [after] = await deliveries(client, headers, export_id)
+        assert [a["number"] for a in after["attempts"]] == [1]
+        assert after["status"] == "pending"
+        assert "nextAttemptAt" in after
+    finally:
         db.close_engine(engine)

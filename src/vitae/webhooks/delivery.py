@@ -20,6 +20,7 @@ import httpx
 import msgspec
 import prometheus_client
 
+from vitae.db import merge_if
 from vitae.exports.controller import to_read
 from vitae.exports.models import Export
 from vitae.timeutil import as_utc, utcnow
@@ -243,21 +244,33 @@ class Deliverer:
         changes: dict[str, Any] = {"updatedAt": now}
         delay: float | None = None
         if outcome.succeeded:
-            changes.update(status=DeliveryStatus.SUCCEEDED, nextAttemptAt=None, completedAt=now)
+            changes.update(
+                status=DeliveryStatus.SUCCEEDED.value, nextAttemptAt=None, completedAt=now
+            )
         elif outcome.retryable and number < self.settings.attempts:
             delay = next_delay(self.settings, number, outcome.retry_after)
             changes["nextAttemptAt"] = now + timedelta(seconds=delay)
         else:
-            changes.update(status=DeliveryStatus.FAILED, nextAttemptAt=None, completedAt=now)
-        result = await self.webhooks.deliveries.update_one(
-            {
-                "_id": delivery.id,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": {"$size": number - 1},
-            },
-            {"$set": changes, "$push": {"attempts": attempt.model_dump_doc()}},
+            changes.update(status=DeliveryStatus.FAILED.value, nextAttemptAt=None, completedAt=now)
+        # The guard is in the update, not the filter (see ``vitae.db.update_if``): only the
+        # attempt that is due may be recorded, once.
+        guard = {
+            "$and": [
+                {"$eq": ["$status", DeliveryStatus.PENDING.value]},
+                {"$eq": [{"$size": "$attempts"}, number - 1]},
+            ]
+        }
+        fields: dict[str, Any] = {key: {"$literal": value} for key, value in changes.items()}
+        fields["attempts"] = {
+            "$concatArrays": ["$attempts", [{"$literal": attempt.model_dump_doc()}]]
+        }
+        before = await merge_if(self.webhooks.deliveries, delivery.id, guard, fields)
+        recorded = (
+            before is not None
+            and before.get("status") == DeliveryStatus.PENDING.value
+            and len(before.get("attempts") or ()) == number - 1
         )
-        if result.modified_count == 0:
+        if not recorded:
             return "stale"
         if delay is not None:
             ATTEMPTS.labels(result="retrying").inc()
