@@ -252,7 +252,7 @@ async def test_retries_stop_after_the_last_attempt_and_4xx_is_final(
 ) -> None:
     receiver.answers = [502] * 4 + [410]
     headers = await make_user()
-    await add_endpoint(api, headers, receiver.url)
+    endpoint = await add_endpoint(api, headers, receiver.url)
     first = (await export_of(api, headers, name="Dead End"))["exportId"]
     [delivery] = await deliveries(api, headers, first, {"failed"})
     assert [a["statusCode"] for a in delivery["attempts"]] == [502] * 4
@@ -262,6 +262,14 @@ async def test_retries_stop_after_the_last_attempt_and_4xx_is_final(
     assert [a["statusCode"] for a in delivery["attempts"]] == [410]
     await asyncio.sleep(2.5)  # longer than the largest backoff (1 s): nothing more is sent
     assert len(receiver.requests) == 5
+    hook = f"/api/webhooks/{endpoint['id']}/deliveries"
+    missed = (await api.get(hook, params={"status": "failed"}, headers=headers)).json()["items"]
+    assert [d["eventId"].split("_")[1] for d in missed] == [second, first], "newest first"
+    assert (await api.get(hook, params={"status": "succeeded"}, headers=headers)).json() == {
+        "items": []
+    }
+    stranger = await make_user()
+    assert (await api.get(hook, headers=stranger)).status_code == 404
 
 
 async def test_a_timeout_is_retried_and_recorded(

@@ -9,7 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
-from litestar.params import Body, JSONBody, PathParameter
+from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -20,7 +20,7 @@ from vitae.exports.service import ExportService
 from vitae.http import error_response, errors
 from vitae.timeutil import as_utc
 from vitae.users.models import User
-from vitae.webhooks.models import CALLBACK, Delivery, WebhookEndpoint
+from vitae.webhooks.models import CALLBACK, Delivery, DeliveryStatus, WebhookEndpoint
 from vitae.webhooks.schemas import (
     AttemptRead,
     DeliveryPage,
@@ -183,6 +183,25 @@ class WebhookController(Controller):
     ) -> WebhookRead:
         """Change the URL, description, events, or disable it."""
         return to_read(await webhooks.update(request.user.id, webhook_id, data))
+
+    @get(
+        "/{webhook_id:str}/deliveries",
+        summary="A webhook endpoint's latest deliveries",
+        description="Newest first, across exports; `?status=failed` shows what it missed.",
+        responses=errors(400, 404),
+    )
+    async def endpoint_deliveries(
+        self,
+        request: AuthedRequest,
+        webhooks: NamedDependency[WebhookService],
+        webhook_id: WebhookId,
+        status: FromQuery[DeliveryStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> DeliveryPage:
+        """The deliveries to one of your endpoints."""
+        endpoint = await webhooks.get(request.user.id, webhook_id)
+        items = await webhooks.of_endpoint(endpoint, status=status, limit=limit)
+        return DeliveryPage(items=[delivery_read(d) for d in items])
 
     @post(
         "/{webhook_id:str}/secret",

@@ -85,6 +85,7 @@ class Delivery(Model):
         "collection": "deliveries",
         "indexes": lambda: [
             Index(Delivery.export_id, Delivery.created_at),
+            Index(Delivery.endpoint_id, Delivery.created_at),
             Index(Delivery.status, Delivery.next_attempt_at),
         ],
     }

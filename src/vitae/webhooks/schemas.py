@@ -107,7 +107,7 @@ class DeliveryRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=T
 
 
 class DeliveryPage(msgspec.Struct, rename="camel", kw_only=True):
-    """An export's deliveries, oldest first."""
+    """Deliveries: an export's, oldest first, or an endpoint's, newest first."""
 
     items: list[DeliveryRead]
 

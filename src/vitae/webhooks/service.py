@@ -25,6 +25,7 @@ from vitae.timeutil import as_utc, utcnow
 from vitae.users.models import User
 from vitae.webhooks.models import (
     Delivery,
+    DeliveryStatus,
     EventType,
     WebhookEndpoint,
     delivery_id,
@@ -260,6 +261,16 @@ class WebhookService:
     async def of_export(self, export_id: ObjectId) -> list[Delivery]:
         """An export's deliveries, oldest first."""
         docs = self.deliveries.find({"exportId": export_id}).sort([("createdAt", 1), ("_id", 1)])
+        return [Delivery.model_validate_doc(doc) async for doc in docs]
+
+    async def of_endpoint(
+        self, endpoint: WebhookEndpoint, *, status: DeliveryStatus | None, limit: int
+    ) -> list[Delivery]:
+        """An endpoint's latest deliveries, newest first."""
+        query: dict[str, Any] = {"endpointId": endpoint.id}
+        if status is not None:
+            query["status"] = status.value
+        docs = self.deliveries.find(query).sort([("createdAt", -1), ("_id", -1)]).limit(limit)
         return [Delivery.model_validate_doc(doc) async for doc in docs]
 
     async def forget(self, export_id: ObjectId) -> None:
