@@ -45,6 +45,7 @@ from vitae.users.models import User
 from vitae.web import web_handlers
 from vitae.webhooks.controller import WebhookController, export_deliveries
 from vitae.webhooks.models import Delivery, WebhookEndpoint
+from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings.require("redis_url", "mongodb_url", "jwt_secret")
     assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
     assert settings.redis_url is not None  # noqa: S101
+    UrlPolicy.from_settings(settings.webhooks)  # a malformed allowed network stops the start
     # One Redis client for the export events this replica publishes and receives; the hub
     # multiplexes every open stream over one pub/sub connection.
     redis_url = settings.redis_url

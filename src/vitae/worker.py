@@ -36,6 +36,7 @@ from vitae.webhooks.delivery import HostSlots
 from vitae.webhooks.jobs import DeliveryContext, DeliveryDeps, deliver_webhook, reconcile_webhooks
 from vitae.webhooks.models import Delivery, WebhookEndpoint
 from vitae.webhooks.service import DELIVER_WEBHOOK
+from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from vitae.settings import Settings
@@ -82,6 +83,11 @@ async def watch_queue_depth(queue: RedisQueue, every: float = 5.0) -> None:
         await asyncio.sleep(every)
 
 
+def upkeep_timers(settings: Settings) -> PartialTimersDict:
+    """Seconds between SAQ's upkeep passes; the same for both workers of a process."""
+    return {"schedule": 1, "worker_info": 10, "sweep": settings.jobs.sweep_interval, "abort": 1}
+
+
 def create_worker(settings: Settings) -> Worker[WorkerContext]:
     """Build a worker. Clients open in its startup hook and close in its shutdown hook."""
     settings.require("redis_url", "mongodb_url")
@@ -119,12 +125,6 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
             deps.renderer.close()
             db.close_engine(deps.engine)
 
-    timers: PartialTimersDict = {
-        "schedule": 1,
-        "worker_info": 10,
-        "sweep": settings.jobs.sweep_interval,
-        "abort": 1,
-    }
     return VitaeWorker[WorkerContext](
         queue,
         functions=[(RENDER_EXPORT, render_export)],
@@ -137,7 +137,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         shutdown=[shutdown],
         before_process=[before_job],
         after_process=[after_job],
-        timers=timers,
+        timers=upkeep_timers(settings),
         shutdown_grace_period_s=settings.jobs.timeout,
         # Idle dequeues return each second, so a stop never waits on a blocked BLMOVE.
         dequeue_timeout=1.0,
@@ -159,6 +159,7 @@ def create_delivery_worker(settings: Settings) -> Worker[DeliveryContext]:
     settings.require("redis_url", "mongodb_url")
     queue = open_delivery_queue(settings)
     hooks = settings.webhooks
+    UrlPolicy.from_settings(hooks)  # a malformed allowed network stops the start
 
     async def startup(ctx: DeliveryContext) -> None:
         assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
@@ -193,12 +194,7 @@ def create_delivery_worker(settings: Settings) -> Worker[DeliveryContext]:
         concurrency=hooks.concurrency,
         startup=[startup],
         shutdown=[shutdown],
-        timers={
-            "schedule": 1,
-            "worker_info": 10,
-            "sweep": settings.jobs.sweep_interval,
-            "abort": 1,
-        },
+        timers=upkeep_timers(settings),
         shutdown_grace_period_s=int(hooks.timeout) + 5,
         dequeue_timeout=1.0,
     )

@@ -2,6 +2,7 @@ import ipaddress
 
 import pytest
 
+from vitae.errors import ConfigurationError
 from vitae.settings import WebhookSettings
 from vitae.webhooks.urls import RefusedURLError, Target, UrlPolicy
 
@@ -79,3 +80,8 @@ def test_the_pinned_url_keeps_port_path_and_query() -> None:
 def test_syntax_is_checked_before_resolution(url: str, *, allow_http: bool, reason: str) -> None:
     with pytest.raises(RefusedURLError, match=reason):
         UrlPolicy(allow_http=allow_http).check_syntax(url)
+
+
+def test_a_malformed_allowed_network_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="VITAE_WEBHOOK_ALLOW_NETWORKS"):
+        UrlPolicy.from_settings(WebhookSettings(allow_networks=("nope",)))
