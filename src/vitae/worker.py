@@ -37,6 +37,9 @@ log = logging.getLogger("vitae.worker")
 class VitaeWorker[C: Context](Worker[C]):
     """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
     stop waits for running jobs only, not for the longest timer.
+
+    ``upkeep`` is SAQ's private method: ``saq`` is pinned to the minor version it copies, and
+    ``tests/unit/test_saq_upkeep.py`` fails if that shape changes (docs/saq-upkeep.md).
     """
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
