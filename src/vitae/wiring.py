@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
@@ -63,8 +62,6 @@ if TYPE_CHECKING:
     from vitae.rendering import TemplateInfo
     from vitae.settings import Settings
     from vitae.storage import Storage
-
-log = logging.getLogger("vitae")
 
 MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 # A backing server that is already gone must not hold up a shutdown longer than this.
@@ -269,7 +266,7 @@ async def delivery_worker(settings: Settings, queue: RedisQueue) -> AsyncGenerat
         deliverer = Deliverer(
             services.webhooks, services.exports, client, HostSlots(hooks.per_host)
         )
-        yield DeliveryDeps(settings=settings, webhooks=services.webhooks, deliverer=deliverer)
+        yield DeliveryDeps(webhooks=services.webhooks, deliverer=deliverer)
 
 
 # -- One-off commands ---------------------------------------------------------------------

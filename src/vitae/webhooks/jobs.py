@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, NotRequired
 from saq.types import Context
 
 if TYPE_CHECKING:
-    from vitae.settings import Settings
     from vitae.webhooks.delivery import Deliverer
     from vitae.webhooks.service import WebhookService
 
@@ -23,7 +22,6 @@ class DeliveryDeps:
     (``vitae.wiring.delivery_worker``) and shared by every job.
     """
 
-    settings: Settings
     webhooks: WebhookService
     deliverer: Deliverer
 
