@@ -38,7 +38,7 @@ from vitae.exports.jobs import WorkerDeps
 from vitae.exports.models import Export
 from vitae.exports.service import ExportService
 from vitae.exports.stream import RenderedEvents
-from vitae.gallery import PreviewCache
+from vitae.gallery.previews import PreviewCache
 from vitae.queue import open_delivery_queue, open_queue
 from vitae.readiness import check_dependencies
 from vitae.rendering import Renderer, list_templates
