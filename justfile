@@ -46,11 +46,12 @@ bench *ARGS: browser
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
 
-# Lint, check formatting and type-check
+# Lint, check formatting, type-check and check the import contracts (pyproject's importlinter)
 lint: sync
     uv run ruff check src tests
     uv run ruff format --check src tests
     uv run basedpyright
+    uv run lint-imports
 
 # Format the code and apply safe fixes
 fmt: sync

@@ -76,9 +76,9 @@ def _no_progress() -> None:
 
 
 def _token_reuse() -> None:
-    from vitae.exports import controller  # noqa: PLC0415
+    from vitae.exports import controller, views  # noqa: PLC0415
 
-    original = controller.events_url
+    original = views.events_url
     urls: dict[str, str] = {}
 
     def events_url(export: Any, settings: Any) -> str:  # noqa: ANN401
@@ -87,6 +87,7 @@ def _token_reuse() -> None:
             urls[key] = original(export, settings)
         return urls[key]
 
+    views.events_url = events_url
     controller.events_url = events_url
 
 

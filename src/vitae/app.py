@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -16,35 +14,25 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from vitae import db
+from vitae import wiring
 from vitae.admin import queue_view
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
-from vitae.exports.events import ExportEvents
-from vitae.exports.hub import EventHub
-from vitae.exports.idempotency import IdempotencyKeys
-from vitae.exports.models import Export
 from vitae.exports.stream import all_export_events, export_events
 from vitae.gallery import GALLERY_ROUTES
 from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
-from vitae.queue import open_delivery_queue, open_queue, redis_client
-from vitae.rendering import list_templates
+from vitae.queue import redis_client
 from vitae.resumes.controller import ResumeController
-from vitae.resumes.models import Resume
 from vitae.settings import Settings, get_settings
-from vitae.storage import open_storage
 from vitae.system import download_file, health, ready
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
-from vitae.users.models import User
 from vitae.web import web_handlers
 from vitae.webhooks.controller import WebhookController, export_deliveries
-from vitae.webhooks.models import Delivery, WebhookEndpoint
 from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
@@ -52,7 +40,6 @@ if TYPE_CHECKING:
 
     from litestar.types import Scope
 
-MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 log = logging.getLogger("vitae")
 # Paths are grouped by route template, so the label set stays bounded (no ids).
 metrics = PrometheusConfig(
@@ -82,45 +69,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     UrlPolicy.from_settings(settings.webhooks)  # a malformed allowed network stops the start
     # One Redis client for the export events this replica publishes and receives; the hub
     # multiplexes every open stream over one pub/sub connection.
-    redis_url = settings.redis_url
-    redis = redis_client(redis_url)
+    redis = redis_client(settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
-        assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
-        engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-        queue = open_queue(settings)
-        storage = await open_storage(settings)
-        hub = EventHub(Redis.from_url(redis_url, socket_connect_timeout=5))
         try:
-            await db.prepare(engine, MODELS)
-            await queue.connect()
-            await hub.start()
-            app.state.update(
-                engine=engine,
-                queue=queue,
-                deliveries=open_delivery_queue(settings, queue.redis),
-                events=ExportEvents(redis),
-                hub=hub,
-                idempotency=IdempotencyKeys(redis),
-                storage=storage,
-                templates=list_templates(settings.templates_dir),
-            )
-            log.info(
-                "API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir
-            )
-            yield
+            async with wiring.api(settings, redis) as graph:
+                app.state.update(graph.state())
+                log.info(
+                    "API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir
+                )
+                yield
         finally:
-            await hub.stop()  # ends open streams cleanly
-            # A backing server that is already gone must not hold up or break the shutdown.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await queue.disconnect()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await redis.aclose()
-            await storage.close()
-            db.close_engine(engine)
+            await wiring.close_quietly(redis.aclose)
 
     return Litestar(
         route_handlers=[

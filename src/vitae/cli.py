@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import msgspec
@@ -51,29 +49,10 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def readiness(settings: Settings) -> dict[str, str]:
-    """Probe MongoDB, Redis and the storage with the process's own settings."""
-    from vitae import db  # noqa: PLC0415
-    from vitae.queue import open_queue  # noqa: PLC0415
-    from vitae.readiness import check_dependencies  # noqa: PLC0415
-    from vitae.storage import open_storage  # noqa: PLC0415
-
-    settings.require("redis_url", "mongodb_url")
-    assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
-    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-    queue = open_queue(settings)
-    storage = await open_storage(settings)
-    try:
-        return await check_dependencies(engine, queue.redis, storage)
-    finally:
-        await storage.close()
-        with contextlib.suppress(Exception):  # a dead Redis is the answer, not an error
-            await queue.disconnect()
-        db.close_engine(engine)
-
-
 def _ready(settings: Settings, _args: argparse.Namespace) -> int:
-    checks = asyncio.run(readiness(settings))
+    from vitae.wiring import probe  # noqa: PLC0415
+
+    checks = asyncio.run(probe(settings))
     print(json.dumps(checks))  # noqa: T201
     return 0 if all(value == "ok" for value in checks.values()) else 1
 
@@ -84,49 +63,17 @@ def _dev(_settings: Settings, _args: argparse.Namespace) -> int:
     return run_dev()
 
 
-async def local_user_token(settings: Settings, email: str) -> str:
-    """A token for the dev instance's local user, created on first use with a few credits."""
-    from vitae import db  # noqa: PLC0415
-    from vitae.users import User, UserService, issue_token  # noqa: PLC0415
-
-    assert settings.mongodb_url is not None  # noqa: S101  (dev always has one)
-    assert settings.jwt_secret is not None  # noqa: S101
-    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-    try:
-        await db.prepare(engine, (User,))
-        users = UserService(engine)
-        user = await users.by_email(email) or await users.create(
-            email, name="Local User", credit_balance=10
-        )
-    finally:
-        db.close_engine(engine)
-    return issue_token(
-        str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days)
-    )
-
-
 async def create_user(
     settings: Settings, email: str, name: str, credit_balance: int, *, admin: bool = False
 ) -> tuple[str, str]:
     """Create a user in the configured database; returns its id and a bearer token."""
-    from vitae import db  # noqa: PLC0415
-    from vitae.users import User, UserService, issue_token  # noqa: PLC0415
+    from vitae import wiring  # noqa: PLC0415
+    from vitae.users import user_token  # noqa: PLC0415
 
     settings.require("mongodb_url", "jwt_secret")
-    assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
-    assert settings.jwt_secret is not None  # noqa: S101
-    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-    try:
-        await db.prepare(engine, (User,))
-        user = await UserService(engine).create(
-            email, name=name, credit_balance=credit_balance, admin=admin
-        )
-    finally:
-        db.close_engine(engine)
-    token = issue_token(
-        str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days)
-    )
-    return str(user.id), token
+    async with wiring.command(settings) as users:
+        user = await users.create(email, name=name, credit_balance=credit_balance, admin=admin)
+    return str(user.id), user_token(user, settings)
 
 
 def _users_create(settings: Settings, args: argparse.Namespace) -> int:

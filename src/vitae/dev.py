@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from vitae.cli import local_user_token
+from vitae import wiring
 from vitae.embedded import Server, spawn, start_mongo, start_redis, wait_for_port
-from vitae.settings import DEV_ENV_FILE, PREFIX, read_env_file, settings_from_env
+from vitae.settings import DEV_ENV_FILE, PREFIX, Settings, read_env_file, settings_from_env
+from vitae.users import user_token
 
 log = logging.getLogger("vitae.dev")
 LOCAL_USER = "local@vitae.dev"
@@ -35,6 +36,13 @@ def _configured() -> dict[str, str]:
     env = read_env_file(Path(".env"))
     env.update({k: v for k, v in os.environ.items() if k.startswith(PREFIX)})
     return env
+
+
+async def local_user_token(settings: Settings) -> str:
+    """A token for the dev instance's local user, created on first use with a few credits."""
+    async with wiring.command(settings) as users:
+        user = await users.get_or_create(LOCAL_USER, name="Local User", credit_balance=10)
+    return user_token(user, settings)
 
 
 def _start_missing_servers(env: dict[str, str], data_dir: Path) -> list[Server]:
@@ -112,7 +120,7 @@ def run_dev() -> int:
         port = int(env.get(PREFIX + "PORT", "8000"))
         wait_for_port(port, children[0], timeout=30)
         host = env.get(PREFIX + "HOST", "127.0.0.1")
-        token = asyncio.run(local_user_token(settings_from_env(env), LOCAL_USER))
+        token = asyncio.run(local_user_token(settings_from_env(env)))
         log.info("API docs at http://%s:%d/schema; Ctrl-C stops everything", host, port)
         log.info(
             "Vitae is up. Open the page as %s: http://%s:%d/#token=%s",

@@ -31,11 +31,17 @@ def redis_client(url: str) -> Redis:
     )
 
 
-def open_queue(settings: Settings) -> RedisQueue:
-    """Create the export queue; call ``connect()`` before use."""
+def _redis(settings: Settings, redis: Redis | None) -> Redis:
+    if redis is not None:
+        return redis
     settings.require("redis_url")
     assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
-    return RedisQueue(redis_client(settings.redis_url), name=settings.queue_name)
+    return redis_client(settings.redis_url)
+
+
+def open_queue(settings: Settings, redis: Redis | None = None) -> RedisQueue:
+    """The export queue; call ``connect()`` before use. With ``redis``, it shares that client."""
+    return RedisQueue(_redis(settings, redis), name=settings.queue_name)
 
 
 def delivery_queue_name(settings: Settings) -> str:
@@ -45,11 +51,7 @@ def delivery_queue_name(settings: Settings) -> str:
 
 def open_delivery_queue(settings: Settings, redis: Redis | None = None) -> RedisQueue:
     """The webhook delivery queue; with ``redis``, it shares that client (enqueue only)."""
-    if redis is None:
-        settings.require("redis_url")
-        assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
-        redis = redis_client(settings.redis_url)
-    return RedisQueue(redis, name=delivery_queue_name(settings))
+    return RedisQueue(_redis(settings, redis), name=delivery_queue_name(settings))
 
 
 def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:

@@ -8,17 +8,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import httpx
 from prometheus_client import start_http_server
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
 from saq.types import Context, PartialTimersDict
 
-from vitae import db
-from vitae.exports.events import ExportEvents
+from vitae import wiring
 from vitae.exports.jobs import (
     WorkerContext,
-    WorkerDeps,
     after_job,
     before_job,
     purge_expired_exports,
@@ -26,15 +23,8 @@ from vitae.exports.jobs import (
     render_export,
 )
 from vitae.exports.metrics import QUEUE_DEPTH
-from vitae.exports.models import Export
 from vitae.queue import RENDER_EXPORT, open_delivery_queue, open_queue
-from vitae.rendering import Renderer
-from vitae.resumes.models import Resume
-from vitae.storage import open_storage
-from vitae.users.models import User
-from vitae.webhooks.delivery import HostSlots
-from vitae.webhooks.jobs import DeliveryContext, DeliveryDeps, deliver_webhook, reconcile_webhooks
-from vitae.webhooks.models import Delivery, WebhookEndpoint
+from vitae.webhooks.jobs import DeliveryContext, deliver_webhook, reconcile_webhooks
 from vitae.webhooks.service import DELIVER_WEBHOOK
 from vitae.webhooks.urls import UrlPolicy
 
@@ -42,12 +32,14 @@ if TYPE_CHECKING:
     from vitae.settings import Settings
 
 log = logging.getLogger("vitae.worker")
-MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 
 
 class VitaeWorker[C: Context](Worker[C]):
     """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
     stop waits for running jobs only, not for the longest timer.
+
+    ``upkeep`` is SAQ's private method: ``saq`` is pinned to the minor version it copies, and
+    ``tests/unit/test_saq_upkeep.py`` fails if that shape changes (docs/saq-upkeep.md).
     """
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
@@ -89,25 +81,15 @@ def upkeep_timers(settings: Settings) -> PartialTimersDict:
 
 
 def create_worker(settings: Settings) -> Worker[WorkerContext]:
-    """Build a worker. Clients open in its startup hook and close in its shutdown hook."""
+    """Build a worker. Its clients and services (``vitae.wiring.render_worker``) open in its
+    startup hook and close in its shutdown hook.
+    """
     settings.require("redis_url", "mongodb_url")
     queue = open_queue(settings)
+    resources = contextlib.AsyncExitStack()
 
     async def startup(ctx: WorkerContext) -> None:
-        assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
-        engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-        await db.prepare(engine, MODELS)
-        renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
-        storage = await open_storage(settings)
-        ctx["deps"] = WorkerDeps(
-            settings=settings,
-            engine=engine,
-            storage=storage,
-            renderer=renderer,
-            queue=queue,
-            events=ExportEvents(queue.redis),
-            deliveries=open_delivery_queue(settings, queue.redis),
-        )
+        ctx["deps"] = await resources.enter_async_context(wiring.render_worker(settings, queue))
         if settings.jobs.metrics_port:
             start_http_server(settings.jobs.metrics_port)
         ctx["gauges"] = asyncio.create_task(watch_queue_depth(queue))
@@ -119,11 +101,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         gauges = ctx.get("gauges")
         if gauges is not None:
             gauges.cancel()
-        deps = ctx.get("deps")
-        if deps is not None:
-            await deps.storage.close()
-            deps.renderer.close()
-            db.close_engine(deps.engine)
+        await resources.aclose()
 
     return VitaeWorker[WorkerContext](
         queue,
@@ -161,31 +139,15 @@ def create_delivery_worker(settings: Settings) -> Worker[DeliveryContext]:
     hooks = settings.webhooks
     UrlPolicy.from_settings(hooks)  # a malformed allowed network stops the start
 
+    resources = contextlib.AsyncExitStack()
+
     async def startup(ctx: DeliveryContext) -> None:
-        assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
-        engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
-        await db.prepare(engine, MODELS)
-        client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=hooks.timeout,
-            limits=httpx.Limits(max_connections=hooks.concurrency, max_keepalive_connections=0),
-        )
-        ctx["deliveries"] = DeliveryDeps(
-            settings=settings,
-            engine=engine,
-            storage=await open_storage(settings),
-            client=client,
-            queue=queue,
-            slots=HostSlots(hooks.per_host),
+        ctx["deliveries"] = await resources.enter_async_context(
+            wiring.delivery_worker(settings, queue)
         )
 
-    async def shutdown(ctx: DeliveryContext) -> None:
-        deps = ctx.get("deliveries")
-        if deps is not None:
-            await deps.client.aclose()
-            await deps.storage.close()
-            db.close_engine(deps.engine)
+    async def shutdown(_ctx: DeliveryContext) -> None:
+        await resources.aclose()
 
     return DeliveryWorker(
         queue,

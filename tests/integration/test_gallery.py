@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 
 from vitae.errors import VitaeError
-from vitae.gallery import GALLERY_ROUTES, preview_sample
+from vitae.gallery import GALLERY_ROUTES, PreviewCache, preview_sample
 from vitae.http import vitae_error_handler
 from vitae.rendering import list_templates
 from vitae.settings import Settings
@@ -28,7 +28,13 @@ TEMPLATES = ["academic", "classic", "compact", "sidebar"]
 async def gallery(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     app = Litestar(
         route_handlers=list(GALLERY_ROUTES),
-        state=State({"settings": settings, "templates": list_templates(settings.templates_dir)}),
+        state=State(
+            {
+                "settings": settings,
+                "templates": list_templates(settings.templates_dir),
+                "previews": PreviewCache(),
+            }
+        ),
         exception_handlers={VitaeError: vitae_error_handler},
     )
     async with AsyncTestClient(app) as client:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,11 @@ from saq import Queue
 
 from conftest import Services, make_settings
 from support import Headers, create_resume, running_api, running_worker, wait_for_export
-from vitae import db
-from vitae.exports.events import ExportEvents
+from vitae import wiring
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
-from vitae.rendering import Renderer
 from vitae.settings import Settings
-from vitae.storage import StoredFile, open_storage
+from vitae.storage import StoredFile
 
 
 def s3_settings(services: Services, data_dir: Path, bucket: str, **extra: str) -> Settings:
@@ -120,17 +120,15 @@ async def test_permanent_failure_ends_failed_with_a_readable_error(
         assert not worker.event.is_set()
 
 
-async def worker_deps(settings: Settings) -> WorkerDeps:
-    assert settings.mongodb_url
+@asynccontextmanager
+async def worker_deps(settings: Settings) -> AsyncIterator[WorkerDeps]:
+    """What the render worker's startup hook builds, on a queue no worker reads."""
     queue = Queue.from_url(settings.redis_url or "", name=settings.queue_name)
-    return WorkerDeps(
-        settings=settings,
-        engine=db.open_engine(settings.mongodb_url, settings.mongodb_database),
-        storage=await open_storage(settings),
-        renderer=Renderer(settings.templates_dir, threads=1),
-        queue=queue,
-        events=ExportEvents(queue.redis),
-    )
+    try:
+        async with wiring.render_worker(settings, queue) as deps:
+            yield deps
+    finally:
+        await queue.disconnect()
 
 
 async def test_job_is_idempotent_and_transitions_are_guarded(
@@ -138,9 +136,8 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Twice"}})
-    deps = await worker_deps(idle_settings)
-    exports = deps.exports()
-    try:
+    async with worker_deps(idle_settings) as deps:
+        exports = deps.exports
         export = await deps.engine.find_one(Export, Export.id == ObjectId(export_id))
         assert export is not None
         kwargs = {
@@ -160,8 +157,6 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
         assert await exports.fail(export.id, "late failure") is None
         stored = StoredFile(key="k", size=1, location="nowhere")
         assert await exports.complete(export.id, stored) is None
-    finally:
-        await close_deps(deps)
     assert first["size"] > 0
     assert second == {"skipped": True}
     assert done.status is ExportStatus.COMPLETED
@@ -174,28 +169,19 @@ async def test_concurrent_transitions_move_an_export_once(
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Race"}})
-    deps = await worker_deps(idle_settings)
-    exports = deps.exports()
     stored = StoredFile(key="k", size=1, location="nowhere")
-    try:
+    async with worker_deps(idle_settings) as deps:
+        exports = deps.exports
         started = await exports.start(export_id, attempt=1)
         assert started is not None
         moves = [exports.complete(started.id, stored) for _ in range(8)]
         results = await asyncio.gather(*moves, exports.fail(started.id, "late failure"))
         stored_now = await exports.get(started.user_id, export_id)
-    finally:
-        await close_deps(deps)
     winners = [result for result in results if result is not None]
     assert len(winners) == 1
     assert stored_now.version == started.version + 1
     # What the transition returned (and published) is what was stored.
     assert winners[0].model_dump() == stored_now.model_dump()
-
-
-async def close_deps(deps: WorkerDeps) -> None:
-    await deps.queue.disconnect()
-    deps.renderer.close()
-    db.close_engine(deps.engine)
 
 
 async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
@@ -205,21 +191,18 @@ async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
     lost_pending = await request_export(idle_client, headers, {"basics": {"name": "Lost"}})
     lost_processing = await request_export(idle_client, headers, {"basics": {"name": "Gone"}})
     await redis.flushdb()  # the queue loses both jobs
-    deps = await worker_deps(idle_settings)
-    exports = deps.exports()
-    await exports.start(lost_processing, attempt=1)
-    # Age both records past the reconciliation threshold.
-    past = {
-        "$set": {
-            "updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)
+    async with worker_deps(idle_settings) as deps:
+        exports = deps.exports
+        await exports.start(lost_processing, attempt=1)
+        # Age both records past the reconciliation threshold.
+        past = {
+            "$set": {
+                "updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)
+            }
         }
-    }
-    await exports.collection.update_many({}, past)
-    try:
+        await exports.collection.update_many({}, past)
         summary = await reconcile_exports({"deps": deps})  # type: ignore[typeddict-item]
         job = await deps.queue.job(lost_pending)
-    finally:
-        await close_deps(deps)
     assert summary == {"requeued": 1, "failed": 1}
     assert job is not None
     assert job.status == "queued"

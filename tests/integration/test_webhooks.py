@@ -19,16 +19,16 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from bson import ObjectId
+from saq.queue.redis import RedisQueue
 
 from conftest import Services, make_settings
 from receiver import Receiver, running_receiver
 from support import Headers, create_resume, running_api, running_worker, wait_for_export
-from vitae import db
-from vitae.exports.models import ExportStatus
-from vitae.exports.service import ExportService
+from vitae import db, wiring
+from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_delivery_queue
 from vitae.settings import Settings
-from vitae.webhooks.delivery import Deliverer, HostSlots
+from vitae.timeutil import utcnow
 from vitae.webhooks.service import WebhookService
 
 HOOKS = {
@@ -384,14 +384,21 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
         async with running_api(settings) as client:
             await add_endpoint(client, headers, receiver.url)
             export_id = (await export_of(client, headers))["exportId"]
-            # The worker "crashed" between the transition and the dispatch: no webhooks.
-            failed = await ExportService(engine, settings).fail(ObjectId(export_id), "boom")
+            # The worker "crashed" between the transition's write and its hooks: no webhooks.
+            now = utcnow()
+            changes = {"status": "failed", "error": "boom", "completedAt": now, "updatedAt": now}
+            exports = engine.get_collection(Export)
+            failed = await db.update_if(
+                exports, ObjectId(export_id), "status", ["pending"], changes, counter="version"
+            )
             assert failed is not None
-            assert failed.status is ExportStatus.FAILED
+            assert failed["status"] == ExportStatus.FAILED.value
             assert await deliveries(client, headers, export_id) == []
             window = {"settle": timedelta(0), "window": timedelta(hours=1)}
-            # A second crash: the delivery was recorded but its job never queued.
-            unqueued = WebhookService(engine, settings, queue=None)
+            # A second crash: the delivery was recorded but its job never reached the queue
+            # that the delivery worker reads.
+            elsewhere = RedisQueue(queue.redis, name=f"{queue.name}-elsewhere")
+            unqueued = WebhookService(engine, settings, queue=elsewhere)
             assert await unqueued.reconcile(**window) == {"dispatched": 1, "requeued": 0}
             webhooks = WebhookService(engine, settings, queue=queue)
             assert await webhooks.reconcile(**window) == {"dispatched": 0, "requeued": 1}
@@ -412,18 +419,16 @@ async def test_two_runs_of_one_attempt_record_it_once(
     settings = hook_settings(services, data_dir, f"hooks-twice-{uuid.uuid4().hex[:6]}")
     receiver.answers = [500, 500]
     headers = await make_user()
-    assert settings.mongodb_url
-    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    queue = open_delivery_queue(settings)
     try:
         # No delivery worker runs: the cancellation's delivery waits for its first attempt.
-        async with running_api(settings) as client, httpx.AsyncClient() as http:
+        async with running_api(settings) as client, wiring.delivery_worker(settings, queue) as deps:
             await add_endpoint(client, headers, receiver.url)
             export_id = (await export_of(client, headers))["exportId"]
             await client.delete(f"/api/exports/{export_id}", headers=headers)
             [pending] = await deliveries(client, headers, export_id)
             assert pending["attempts"] == []
-            webhooks = WebhookService(engine, settings, queue=None)
-            deliverer = Deliverer(webhooks, ExportService(engine, settings), http, HostSlots(4))
+            deliverer = deps.deliverer
             results = await asyncio.gather(
                 deliverer.attempt(pending["id"], 1), deliverer.attempt(pending["id"], 1)
             )
@@ -434,4 +439,4 @@ async def test_two_runs_of_one_attempt_record_it_once(
         assert after["status"] == "pending"
         assert "nextAttemptAt" in after
     finally:
-        db.close_engine(engine)
+        await queue.disconnect()

@@ -8,70 +8,21 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromQuery, HeaderParameter, PathParameter, QueryParameter
+from litestar.params import Body, FromQuery, HeaderParameter, QueryParameter
 from litestar.response import Redirect
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_302_FOUND
 
 from vitae.exports.deps import provide_export_service
-from vitae.exports.models import ACTIVE, Export, ExportStatus
-from vitae.exports.schemas import (
-    OBJECT_ID_PATTERN,
-    ExportCreate,
-    ExportCreated,
-    ExportPage,
-    ExportRead,
-)
+from vitae.exports.models import ExportStatus
+from vitae.exports.schemas import ExportCreate, ExportCreated, ExportPage, ExportRead
 from vitae.exports.service import ExportRequest, ExportService
+from vitae.exports.views import BASE, ExportId, events_url, to_read
 from vitae.http import ERRORS, error_response, errors
-from vitae.settings import Settings
-from vitae.timeutil import as_utc
-from vitae.users.auth import issue_stream_token
+from vitae.ids import OBJECT_ID_PATTERN
 from vitae.users.models import User
 
-ExportId = Annotated[
-    str, PathParameter(pattern=OBJECT_ID_PATTERN, description="The export's id (24 hex digits)")
-]
 AuthedRequest = Request[User, Token, State]
-
-BASE = "/api/exports"
-
-
-def events_url(export: Export, settings: Settings) -> str:
-    """The export's stream URL with a short-lived token valid for that stream only."""
-    assert settings.jwt_secret is not None  # noqa: S101  (the API requires it)
-    token = issue_stream_token(
-        str(export.user_id), str(export.id), settings.jwt_secret, ttl=settings.stream_token_ttl
-    )
-    return f"{BASE}/{export.id}/events?token={token}"
-
-
-async def to_read(export: Export, exports: ExportService) -> ExportRead:
-    """The API view of an export; a completed one gets a fresh download link."""
-    completed = export.status is ExportStatus.COMPLETED
-    active = export.status in ACTIVE
-    return ExportRead(
-        id=str(export.id),
-        resume_id=str(export.resume_id),
-        status=export.status,
-        format=export.format,
-        template=export.template,
-        paper_size=export.paper_size,
-        options=export.options,
-        watermarked=export.watermarked,
-        attempts=export.attempts,
-        version=export.version,
-        created_at=as_utc(export.created_at),
-        started_at=as_utc(export.started_at) if export.started_at else None,
-        completed_at=as_utc(export.completed_at) if export.completed_at else None,
-        file_url=await exports.file_url(export) if completed else None,
-        file_size=export.file_size if completed else None,
-        file_name=export.file_name if completed else None,
-        url_expires_in=exports.settings.url_expiry if completed else None,
-        error=export.error,
-        callback_url=export.callback_url,
-        events_url=events_url(export, exports.settings) if active else None,
-    )
 
 
 class ExportController(Controller):
@@ -162,8 +113,8 @@ class ExportController(Controller):
             idempotency_key=idempotency_key,
         )
         secret = None
-        if export.callback_url is not None and exports.webhooks is not None:
-            secret = await exports.webhooks.ensure_callback_secret(request.user)
+        if export.callback_url is not None:
+            secret = await exports.callbacks.ensure_callback_secret(request.user)
         export_id = str(export.id)
         status_url = f"{BASE}/{export_id}"
         body = ExportCreated(
@@ -246,4 +197,4 @@ class ExportController(Controller):
         return await to_read(await exports.cancel(request.user.id, export_id), exports)
 
 
-__all__ = ["ExportController", "to_read"]
+__all__ = ["ExportController"]

@@ -1,27 +1,12 @@
-"""Dependency providers for the export routes."""
+"""Dependency providers for the export routes: the services the app's wiring built."""
 
 from __future__ import annotations
 
 from litestar.datastructures import State
 
 from vitae.exports.service import ExportService
-from vitae.webhooks.service import WebhookService
-
-
-def provide_webhook_service(state: State) -> WebhookService:
-    """A webhook service bound to the app's clients (it queues, never calls)."""
-    return WebhookService(state.engine, state.settings, queue=state.deliveries)
 
 
 def provide_export_service(state: State) -> ExportService:
-    """An export service bound to the app's clients."""
-    return ExportService(
-        state.engine,
-        state.settings,
-        queue=state.queue,
-        storage=state.storage,
-        events=state.events,
-        idempotency=state.idempotency,
-        templates=state.templates,
-        webhooks=provide_webhook_service(state),
-    )
+    """The app's export service (``vitae.wiring.api``)."""
+    return state.services.exports

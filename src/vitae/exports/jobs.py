@@ -18,13 +18,11 @@ from vitae.db import find_by_id
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
 from vitae.exports.models import ExportStatus
-from vitae.exports.service import ExportService
 from vitae.queue import RENDER_EXPORT
 from vitae.rendering import RenderError, RenderOptions
 from vitae.resumes.models import Resume
 from vitae.storage import export_key
 from vitae.timeutil import utcnow
-from vitae.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -33,8 +31,8 @@ if TYPE_CHECKING:
     from saq import Job
     from saq.queue.redis import RedisQueue
 
-    from vitae.exports.events import ExportEvents
     from vitae.exports.models import Export
+    from vitae.exports.service import ExportService
     from vitae.rendering import Renderer
     from vitae.settings import Settings
     from vitae.storage import Storage
@@ -46,28 +44,16 @@ LOST_JOB = "the export's job was lost before it finished; request a new export"
 
 @dataclass(frozen=True, slots=True)
 class WorkerDeps:
-    """Clients opened once in the worker's startup hook and shared by every job."""
+    """Clients and the export service, built once in the worker's startup hook
+    (``vitae.wiring.render_worker``) and shared by every job.
+    """
 
     settings: Settings
     engine: AIOEngine
     storage: Storage
     renderer: Renderer
     queue: RedisQueue
-    events: ExportEvents
-    deliveries: RedisQueue | None = None
-
-    def exports(self) -> ExportService:
-        """An export service bound to the worker's clients."""
-        return ExportService(
-            self.engine,
-            self.settings,
-            queue=self.queue,
-            storage=self.storage,
-            events=self.events,
-            webhooks=WebhookService(self.engine, self.settings, queue=self.deliveries)
-            if self.deliveries is not None
-            else None,
-        )
+    exports: ExportService
 
 
 class WorkerContext(Context):
@@ -172,7 +158,7 @@ async def _render_export(
     watermarked: bool,
 ) -> dict[str, Any]:
     deps = deps_of(ctx)
-    service = deps.exports()
+    service = deps.exports
     export = await service.start(exportId, attempt)
     if export is None:
         return {"skipped": True}
@@ -252,7 +238,7 @@ async def after_job(ctx: WorkerContext) -> None:
 
 async def _settle(ctx: WorkerContext, job: Job) -> None:
     error = ctx.get("exception")
-    service = deps_of(ctx).exports()
+    service = deps_of(ctx).exports
     # ABORTED is not final here: a user's cancel already set the export's status, and a
     # sweep's abort is followed by a retry (or, with no attempt left, the reconciler fails it).
     if job.status is Status.FAILED:
@@ -270,7 +256,7 @@ async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:
     ended or it has waited past its deadline; so none stays pending or processing forever.
     """
     deps = deps_of(ctx)
-    service = deps.exports()
+    service = deps.exports
     settings = deps.settings
     deadline = timedelta(seconds=settings.jobs.reconcile_after * 5)
     requeued = failed = 0
@@ -298,13 +284,11 @@ async def purge_expired_exports(ctx: WorkerContext) -> dict[str, int]:
     days = deps.settings.jobs.retention_days
     if days <= 0:
         return {"purged": 0}
-    service = deps.exports()
-    webhooks = WebhookService(deps.engine, deps.settings, queue=None)
+    service = deps.exports
     purged = 0
     while batch := await service.expired(timedelta(days=days), PURGE_BATCH):
         for export in batch:
             await service.purge(export)
-            await webhooks.forget(export.id)
         purged += len(batch)
     if purged:
         log.info("purged %d exports older than %d days", purged, days)

@@ -8,16 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from vitae.exports.models import ExportStatus
+from vitae.ids import ObjectIdStr
 
-OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
-type ObjectIdStr = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=OBJECT_ID_PATTERN,
-        description="A 24-hex-digit id",
-        examples=["6650c0ffee0ddba11ca7f00d"],
-    ),
-]
 type PaperSize = Literal["a4", "letter"]
 
 

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from bson import ObjectId
@@ -24,6 +24,7 @@ from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, Serv
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
 from vitae.exports.models import ACTIVE, TERMINAL, Export, ExportStatus
+from vitae.ids import parse_id
 from vitae.queue import export_job
 from vitae.rendering import (
     InvalidOptionError,
@@ -35,7 +36,7 @@ from vitae.resumes.models import Resume
 from vitae.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     from odmantic import AIOEngine
     from saq import Queue
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from vitae.settings import Settings
     from vitae.storage import Storage, StoredFile
     from vitae.users.models import User
-    from vitae.webhooks.service import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,6 @@ def download_name(person: str) -> str:
     return f"{stem}-Resume.pdf" if stem else "Resume.pdf"
 
 
-def parse_id(value: str, field: str = "id") -> ObjectId:
-    """An ObjectId from a path or body value; anything else is simply not found."""
-    if not ObjectId.is_valid(value):
-        raise NotFoundError(f"no such {field}")
-    return ObjectId(value)
-
-
 def record_transition(export: Export) -> None:
     """Count final statuses and observe the pipeline's timings, in whichever process moved it."""
     if export.status is ExportStatus.PROCESSING and export.attempts == 1 and export.started_at:
@@ -85,20 +78,44 @@ def record_transition(export: Export) -> None:
             TOTAL_TIME.observe((export.completed_at - export.created_at).total_seconds())
 
 
+# Something another domain does when an export changes (see ``ExportService``).
+type ExportHook = Callable[[Export], Awaitable[object]]
+
+
+class Callbacks(Protocol):
+    """What an export's ``callbackUrl`` needs from the webhooks, injected by the wiring."""
+
+    async def check_url(self, url: str, field: str) -> str:
+        """The URL if it may be called now, else a 400 naming ``field``."""
+        ...
+
+    async def ensure_callback_secret(self, user: User) -> str | None:
+        """Create the user's callback secret if there is none; the new secret, else ``None``."""
+        ...
+
+
 class ExportService:
-    """Creates, reads, cancels and transitions exports."""
+    """Creates, reads, cancels and transitions exports.
+
+    Other domains act on an export's life through hooks given by the wiring
+    (``vitae.wiring``): ``on_end`` runs after every transition to a terminal status (a
+    failing hook is logged and never undoes the transition); ``on_purge`` runs after a
+    finished export's record is deleted.
+    """
 
     def __init__(
         self,
         engine: AIOEngine,
         settings: Settings,
         *,
-        queue: Queue | None = None,
-        storage: Storage | None = None,
-        events: ExportEvents | None = None,
-        idempotency: IdempotencyKeys | None = None,
-        templates: Iterable[TemplateInfo] = (),
-        webhooks: WebhookService | None = None,
+        queue: Queue,
+        storage: Storage,
+        events: ExportEvents,
+        idempotency: IdempotencyKeys,
+        templates: Iterable[TemplateInfo],
+        callbacks: Callbacks,
+        on_end: Sequence[ExportHook],
+        on_purge: Sequence[ExportHook],
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -107,7 +124,9 @@ class ExportService:
         self.events = events
         self.idempotency = idempotency
         self.templates = {template.name: template for template in templates}
-        self.webhooks = webhooks
+        self.callbacks = callbacks
+        self.on_end = tuple(on_end)
+        self.on_purge = tuple(on_purge)
         self.collection = engine.get_collection(Export)
 
     # -- API operations -------------------------------------------------------------------
@@ -116,7 +135,7 @@ class ExportService:
         self, user: User, request: ExportRequest, *, idempotency_key: str | None = None
     ) -> Export:
         """Create an export; with an idempotency key, a repeat returns the first one's export."""
-        if idempotency_key is None or self.idempotency is None:
+        if idempotency_key is None:
             return await self._create(user, request)
         user_id = str(user.id)
         digest = fingerprint(msgspec.json.encode(request, order="sorted"))
@@ -152,8 +171,7 @@ class ExportService:
             field = "paperSize" if error.option == "paperSize" else f"options.{error.option}"
             raise InvalidRequestError(error.message, field=field) from None
         if request.callback_url is not None:
-            assert self.webhooks is not None  # noqa: S101  (the API always has webhooks)
-            await self.webhooks.check_url(request.callback_url, "callbackUrl")
+            await self.callbacks.check_url(request.callback_url, "callbackUrl")
         name = str((resume.content.get("basics") or {}).get("name") or user.name)
         export = Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user.id,
@@ -168,15 +186,13 @@ class ExportService:
         await self.engine.save(export)
         EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
         await self.enqueue(export)
-        if self.events is not None:
-            await self.events.publish(export)
+        await self.events.publish(export)
         return export
 
     async def enqueue(self, export: Export) -> None:
         """Put the export's job on the queue; if that fails, the export fails rather than
         staying ``pending`` forever, and the caller gets a 503 to retry.
         """
-        assert self.queue is not None  # noqa: S101  (the API always has a queue)
         kwargs: dict[str, Any] = {
             "exportId": str(export.id),
             "resumeId": str(export.resume_id),
@@ -266,13 +282,10 @@ class ExportService:
             raise ConflictError(
                 f"the export is {export.status.value}, not completed", field="status"
             )
-        assert self.storage is not None  # noqa: S101  (the API always has storage)
         return await self.storage.url(export.storage_key, filename=export.file_name)
 
     async def _abort_job(self, key: str) -> None:
         """Stop the job if it is queued or running; the export's status already says cancelled."""
-        if self.queue is None:
-            return
         try:
             job = await self.queue.job(key)
             if job is not None and not job.completed:
@@ -351,9 +364,11 @@ class ExportService:
         """
         if export.status not in TERMINAL:
             return
-        if export.storage_key and self.storage is not None:
+        if export.storage_key:
             await self.storage.delete(export.storage_key)
         await self.collection.delete_one({"_id": export.id})
+        for hook in self.on_purge:
+            await hook(export)
 
     async def _transition(
         self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
@@ -370,23 +385,21 @@ class ExportService:
             return None
         export = Export.model_validate_doc(doc)
         record_transition(export)
-        if self.events is not None:
-            await self.events.publish(export)
-        if self.webhooks is not None and export.status in TERMINAL:
-            await self._dispatch(export)
+        await self.events.publish(export)
+        if export.status in TERMINAL:
+            await self._ended(export)
         return export
 
-    async def _dispatch(self, export: Export) -> None:
-        """Queue the terminal event's webhooks; a failure here never undoes the transition
-        (the delivery worker's reconciler records what was missed).
+    async def _ended(self, export: Export) -> None:
+        """Run the ``on_end`` hooks; a failure here never undoes the transition (the webhook
+        reconciler records what was missed).
         """
-        assert self.webhooks is not None  # noqa: S101  (checked by the caller)
-        try:
-            await self.webhooks.dispatch(export)
-        except Exception:
-            log.exception("could not dispatch the webhooks of export %s", export.id)
+        for hook in self.on_end:
+            try:
+                await hook(export)
+            except Exception:
+                log.exception("an end-of-export hook failed for export %s", export.id)
 
     async def progress(self, export: Export, stage: str, percent: int) -> None:
         """Tell followers how far the job is; progress is not stored and keeps the version."""
-        if self.events is not None:
-            await self.events.publish(export, "progress", stage=stage, progress=percent)
+        await self.events.publish(export, "progress", stage=stage, progress=percent)

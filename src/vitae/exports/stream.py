@@ -19,12 +19,13 @@ from litestar.datastructures import State
 from litestar.params import HeaderParameter, PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from vitae.exports.controller import to_read
 from vitae.exports.deps import provide_export_service
 from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
 from vitae.exports.models import TERMINAL, Export
-from vitae.exports.schemas import OBJECT_ID_PATTERN, ExportEventData
+from vitae.exports.schemas import ExportEventData
+from vitae.exports.views import to_read
 from vitae.http import errors
+from vitae.ids import OBJECT_ID_PATTERN
 from vitae.users.auth import ALL_EXPORTS, authenticate_stream
 
 if TYPE_CHECKING:
@@ -50,23 +51,29 @@ def sse(kind: str, export: Export, data: str) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=data, event=kind, id=str(export.version), retry=RETRY_MS)
 
 
-# Every stream following an export receives the same pub/sub message; render it once per
-# process (a fresh file link and stream token cost more than the fan-out itself).
-_RENDERED: OrderedDict[bytes, tuple[ExportEvent, Export, str]] = OrderedDict()
 RENDERED_CACHE = 512
 
 
-async def rendered(raw: bytes, exports: ExportService) -> tuple[ExportEvent, Export, str]:
-    """The decoded event, its export and its rendered data, shared by all followers."""
-    hit = _RENDERED.get(raw)
-    if hit is None:
-        event = decode_event(raw)
-        record = event.record()
-        hit = (event, record, await render(record, exports, event))
-        _RENDERED[raw] = hit
-        if len(_RENDERED) > RENDERED_CACHE:
-            _RENDERED.popitem(last=False)
-    return hit
+class RenderedEvents:
+    """Every stream following an export receives the same pub/sub message; it is rendered
+    once per app instance (a fresh file link and stream token cost more than the fan-out).
+    """
+
+    def __init__(self, size: int = RENDERED_CACHE) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, tuple[ExportEvent, Export, str]] = OrderedDict()
+
+    async def get(self, raw: bytes, exports: ExportService) -> tuple[ExportEvent, Export, str]:
+        """The decoded event, its export and its rendered data, shared by all followers."""
+        hit = self._entries.get(raw)
+        if hit is None:
+            event = decode_event(raw)
+            record = event.record()
+            hit = (event, record, await render(record, exports, event))
+            self._entries[raw] = hit
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return hit
 
 
 def last_event_id(raw: str | None) -> int:
@@ -82,6 +89,7 @@ async def follow_export(
     user_id: str,
     exports: ExportService,
     hub: EventHub,
+    rendered: RenderedEvents,
     since: int,
     heartbeat: float,
 ) -> Messages:
@@ -107,7 +115,7 @@ async def follow_export(
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects with Last-Event-ID
-            event, record, data = await rendered(raw, exports)
+            event, record, data = await rendered.get(raw, exports)
             if event.kind == "progress":
                 if record.version >= sent and record.status not in TERMINAL:
                     yield sse("progress", record, data)
@@ -116,7 +124,7 @@ async def follow_export(
 
 
 async def follow_user(
-    user_id: str, exports: ExportService, hub: EventHub, heartbeat: float
+    user_id: str, exports: ExportService, hub: EventHub, rendered: RenderedEvents, heartbeat: float
 ) -> Messages:
     """Every change to the user's exports, starting with the state of the active ones."""
     async with hub.subscribe(user_channel(user_id)) as inbox:
@@ -130,7 +138,7 @@ async def follow_user(
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects and gets the current state
-            event, record, data = await rendered(raw, exports)
+            event, record, data = await rendered.get(raw, exports)
             yield sse(event.kind, record, data)
 
 
@@ -173,6 +181,7 @@ async def export_events(
             str(user_id),
             exports,
             state.hub,
+            state.rendered,
             last_event_id(last_event),
             state.settings.sse_heartbeat,
         )
@@ -196,5 +205,5 @@ async def all_export_events(request: Request[None, None, State], state: State) -
     user_id = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
     return ServerSentEvent(
-        follow_user(str(user_id), exports, state.hub, state.settings.sse_heartbeat)
+        follow_user(str(user_id), exports, state.hub, state.rendered, state.settings.sse_heartbeat)
     )

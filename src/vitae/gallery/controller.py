@@ -19,7 +19,6 @@ from vitae.http import error_response, errors
 from vitae.rendering import TemplateInfo, TemplateOption
 
 PATH: Final = "/api/templates"
-_previews = PreviewCache()
 
 
 class TemplateOptionRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
@@ -111,9 +110,10 @@ async def list_templates(state: State) -> list[TemplateRead]:
 async def template_preview(
     state: State, request: Request[Any, Any, Any], name: FromPath[str]
 ) -> Response[bytes]:
-    """A template's preview image, rendered once per process and then served from memory."""
+    """A template's preview image, rendered once per app instance and then served from memory."""
     template = _template(state, name)
-    image = await _previews.get(state.settings.templates_dir, template.name)
+    previews: PreviewCache = state.previews  # the app instance's (``vitae.wiring.api``)
+    image = await previews.get(state.settings.templates_dir, template.name)
     etag = '"' + hashlib.sha256(image).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=3600"}
     if request.headers.get("if-none-match") == etag:

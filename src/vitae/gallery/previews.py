@@ -34,7 +34,7 @@ def render_preview(templates_dir: Path, template: str, ppi: float = PREVIEW_PPI)
 
 
 class PreviewCache:
-    """Previews rendered once per process and kept in memory.
+    """Previews rendered once per app instance and kept in memory (in its state).
 
     Rendering is deterministic, so a cached image is the image a new render would give; a
     template that changes on disk is picked up at the next start.

@@ -10,8 +10,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.security.jwt import Token
 
-from vitae.exports.schemas import OBJECT_ID_PATTERN
 from vitae.http import errors
+from vitae.ids import OBJECT_ID_PATTERN
 from vitae.resumes.deps import provide_resume_service
 from vitae.resumes.models import Resume
 from vitae.resumes.schemas import ResumeCreate, ResumePage, ResumeRead, ResumeUpdate

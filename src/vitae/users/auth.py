@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from litestar.connection import ASGIConnection
     from litestar.security.jwt.token import JWTDecodeOptions
-    from odmantic import AIOEngine
 
 ALGORITHM = "HS256"
 STREAM_AUDIENCE = "vitae:events"
@@ -79,33 +78,45 @@ def issue_stream_token(user_id: str, stream: str, secret: str, *, ttl: int) -> s
     return token.encode(secret=secret, algorithm=ALGORITHM)
 
 
-# Users read in the last few seconds, per process: a client's requests come in bursts (an
-# export is a POST and a stream), and each read is a store round trip. A change to a user
-# (credits, deletion) takes effect within USER_TTL; users that do not exist are not kept.
 USER_TTL = 5.0
 USER_CACHE_SIZE = 10_000
-_users: dict[str, tuple[float, User]] = {}
 
 
-async def load_user(engine: AIOEngine, token: VitaeToken) -> User:
-    """The token's user, read at most once per ``USER_TTL`` seconds; a missing user is a 401,
-    like a bad token.
+class UserCache:
+    """Users read in the last few seconds, per app instance: a client's requests come in
+    bursts (an export is a POST and a stream), and each read is a store round trip. A change
+    to a user (credits, deletion) takes effect within ``USER_TTL``; users that do not exist
+    are not kept.
     """
-    now = time.monotonic()
-    cached = _users.get(token.sub)
-    if cached is not None and cached[0] > now:
-        user = cached[1]
-    else:
-        found = await UserService(engine).get(token.sub)
-        if found is None:
-            _users.pop(token.sub, None)
-            raise NotAuthorizedException("the bearer token's user does not exist")
-        if len(_users) >= USER_CACHE_SIZE:
-            _users.clear()
-        _users[token.sub] = (now + USER_TTL, found)
-        user = found
-    bind_user(token.sub)
-    return user
+
+    def __init__(self, users: UserService) -> None:
+        self.users = users
+        self._entries: dict[str, tuple[float, User]] = {}
+
+    async def load(self, token: VitaeToken) -> User:
+        """The token's user, read at most once per ``USER_TTL`` seconds; a missing user is a
+        401, like a bad token.
+        """
+        now = time.monotonic()
+        cached = self._entries.get(token.sub)
+        if cached is not None and cached[0] > now:
+            user = cached[1]
+        else:
+            found = await self.users.get(token.sub)
+            if found is None:
+                self._entries.pop(token.sub, None)
+                raise NotAuthorizedException("the bearer token's user does not exist")
+            if len(self._entries) >= USER_CACHE_SIZE:
+                self._entries.clear()
+            self._entries[token.sub] = (now + USER_TTL, found)
+            user = found
+        bind_user(token.sub)
+        return user
+
+
+def _user_cache(connection: ASGIConnection[Any, Any, Any, Any]) -> UserCache:
+    """The app instance's cache (``vitae.wiring.api``)."""
+    return connection.app.state.user_cache
 
 
 async def authenticate_stream(
@@ -122,7 +133,7 @@ async def authenticate_stream(
         token = VitaeToken.decode(header.partition(" ")[-1], secret, ALGORITHM)
         if token.aud == STREAM_AUDIENCE:
             raise NotAuthorizedException("a stream token goes in the query string")
-        return (await load_user(connection.app.state.engine, token)).id
+        return (await _user_cache(connection).load(token)).id
     query_token = connection.query_params.get("token")
     if not query_token:
         raise NotAuthorizedException("No JWT token found in request header or token parameter")
@@ -141,7 +152,7 @@ def build_jwt_auth(secret: str) -> JWTAuth[User, VitaeToken]:
     ) -> User:
         if token.aud == STREAM_AUDIENCE:
             raise NotAuthorizedException("a stream token is valid only for its event stream")
-        return await load_user(connection.app.state.engine, token)
+        return await _user_cache(connection).load(token)
 
     return JWTAuth[User, VitaeToken](
         retrieve_user_handler=retrieve_user,

@@ -17,11 +17,22 @@ from vitae.users.models import User
 if TYPE_CHECKING:
     from odmantic import AIOEngine
 
+    from vitae.settings import Settings
+
 
 def issue_token(user_id: str, secret: str, *, ttl: timedelta) -> str:
     """A signed HS256 bearer token whose subject is the user's id."""
     token = Token(sub=user_id, exp=datetime.now(UTC) + ttl)
     return token.encode(secret=secret, algorithm="HS256")
+
+
+def user_token(user: User, settings: Settings) -> str:
+    """A bearer token for the user, valid for ``VITAE_TOKEN_TTL_DAYS``."""
+    settings.require("jwt_secret")
+    assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
+    return issue_token(
+        str(user.id), settings.jwt_secret, ttl=timedelta(days=settings.token_ttl_days)
+    )
 
 
 class UserService:
@@ -49,6 +60,12 @@ class UserService:
             return await self.engine.save(user)
         except DuplicateKeyError:
             raise ConflictError(f"a user with email {email} exists", field="email") from None
+
+    async def get_or_create(self, email: str, *, name: str, credit_balance: int) -> User:
+        """The user with that email, created first if there is none (the dev instance's)."""
+        return await self.by_email(email) or await self.create(
+            email, name=name, credit_balance=credit_balance
+        )
 
     async def by_email(self, email: str) -> User | None:
         """The user with that email, or ``None``."""

@@ -13,13 +13,14 @@ from litestar.params import Body, FromQuery, JSONBody, PathParameter, QueryParam
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from vitae.exports.controller import ExportId
-from vitae.exports.deps import provide_export_service, provide_webhook_service
-from vitae.exports.schemas import OBJECT_ID_PATTERN
+from vitae.exports.deps import provide_export_service
 from vitae.exports.service import ExportService
+from vitae.exports.views import ExportId
 from vitae.http import error_response, errors
+from vitae.ids import OBJECT_ID_PATTERN
 from vitae.timeutil import as_utc
 from vitae.users.models import User
+from vitae.webhooks.deps import provide_webhook_service
 from vitae.webhooks.models import CALLBACK, Delivery, DeliveryStatus, WebhookEndpoint
 from vitae.webhooks.schemas import (
     AttemptRead,

@@ -21,8 +21,8 @@ import msgspec
 import prometheus_client
 
 from vitae.db import merge_if
-from vitae.exports.controller import to_read
 from vitae.exports.models import Export
+from vitae.exports.views import to_read
 from vitae.timeutil import as_utc, utcnow
 from vitae.users.models import User
 from vitae.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint

@@ -8,17 +8,9 @@ from typing import TYPE_CHECKING, NotRequired
 
 from saq.types import Context
 
-from vitae.exports.service import ExportService
-from vitae.webhooks.delivery import Deliverer, HostSlots
-from vitae.webhooks.service import WebhookService
-
 if TYPE_CHECKING:
-    import httpx
-    from odmantic import AIOEngine
-    from saq.queue.redis import RedisQueue
-
-    from vitae.settings import Settings
-    from vitae.storage import Storage
+    from vitae.webhooks.delivery import Deliverer
+    from vitae.webhooks.service import WebhookService
 
 RECONCILE_SETTLE = timedelta(seconds=60)
 RECONCILE_WINDOW = timedelta(hours=1)
@@ -26,23 +18,12 @@ RECONCILE_WINDOW = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class DeliveryDeps:
-    """Clients opened once in the delivery worker's startup hook."""
+    """Services built once in the delivery worker's startup hook
+    (``vitae.wiring.delivery_worker``) and shared by every job.
+    """
 
-    settings: Settings
-    engine: AIOEngine
-    storage: Storage
-    client: httpx.AsyncClient
-    queue: RedisQueue
-    slots: HostSlots
-
-    def webhooks(self) -> WebhookService:
-        """A webhook service bound to the worker's clients."""
-        return WebhookService(self.engine, self.settings, queue=self.queue)
-
-    def deliverer(self) -> Deliverer:
-        """Runs attempts; builds payloads with the export service's fresh links."""
-        exports = ExportService(self.engine, self.settings, storage=self.storage)
-        return Deliverer(self.webhooks(), exports, self.client, self.slots)
+    webhooks: WebhookService
+    deliverer: Deliverer
 
 
 class DeliveryContext(Context):
@@ -66,9 +47,9 @@ async def deliver_webhook(
     attempt: int,
 ) -> dict[str, str]:
     """Make one attempt of a delivery."""
-    return {"result": await deps_of(ctx).deliverer().attempt(deliveryId, attempt)}
+    return {"result": await deps_of(ctx).deliverer.attempt(deliveryId, attempt)}
 
 
 async def reconcile_webhooks(ctx: DeliveryContext) -> dict[str, int]:
     """Periodic: deliveries a crash left unrecorded or unqueued are recorded and queued."""
-    return await deps_of(ctx).webhooks().reconcile(settle=RECONCILE_SETTLE, window=RECONCILE_WINDOW)
+    return await deps_of(ctx).webhooks.reconcile(settle=RECONCILE_SETTLE, window=RECONCILE_WINDOW)

@@ -76,7 +76,7 @@ def delivery_job(delivery: str, attempt: int, *, scheduled: int = 0, tag: str = 
 class WebhookService:
     """CRUD on a user's endpoints, and the dispatch of terminal events to deliveries."""
 
-    def __init__(self, engine: AIOEngine, settings: Settings, *, queue: Queue | None) -> None:
+    def __init__(self, engine: AIOEngine, settings: Settings, *, queue: Queue) -> None:
         self.engine = engine
         self.settings = settings
         self.queue = queue
@@ -237,8 +237,6 @@ class WebhookService:
         self, delivery: str, attempt: int, *, delay: float = 0, tag: str = ""
     ) -> None:
         """Queue an attempt; if Redis is down the reconciler queues it later."""
-        if self.queue is None:
-            return
         scheduled = int(utcnow().timestamp() + delay + 0.5) if delay else 0
         try:
             await self.queue.enqueue(delivery_job(delivery, attempt, scheduled=scheduled, tag=tag))
@@ -249,8 +247,6 @@ class WebhookService:
         """Queue an overdue attempt again unless its job is still waiting or running; a job
         that ended without recording the attempt (our own fault, retried out) gets a new key.
         """
-        if self.queue is None:
-            return False
         job = await self.queue.job(delivery_job(delivery, attempt).key)
         if job is not None and job.status in {Status.NEW, Status.QUEUED, Status.ACTIVE}:
             return False
@@ -273,9 +269,9 @@ class WebhookService:
         docs = self.deliveries.find(query).sort([("createdAt", -1), ("_id", -1)]).limit(limit)
         return [Delivery.model_validate_doc(doc) async for doc in docs]
 
-    async def forget(self, export_id: ObjectId) -> None:
-        """Delete an export's delivery log (retention)."""
-        await self.deliveries.delete_many({"exportId": export_id})
+    async def forget(self, export: Export) -> None:
+        """Delete a purged export's delivery log (retention)."""
+        await self.deliveries.delete_many({"exportId": export.id})
 
     # -- Reconciliation -----------------------------------------------------------------------
 

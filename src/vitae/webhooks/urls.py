@@ -9,7 +9,6 @@ rebinding) cannot reach it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -62,10 +61,9 @@ class UrlPolicy:
     allowed: tuple[IPNetwork, ...] = ()
 
     @classmethod
-    @functools.cache
     def from_settings(cls, settings: WebhookSettings) -> UrlPolicy:
-        """Parse ``VITAE_WEBHOOK_ALLOW_NETWORKS`` (once per settings: services are built per
-        request and per job); a malformed network stops the start-up.
+        """Parse ``VITAE_WEBHOOK_ALLOW_NETWORKS`` (once per process: the wiring builds the
+        webhook service once); a malformed network stops the start-up.
         """
         networks: list[IPNetwork] = []
         for value in settings.allow_networks:
