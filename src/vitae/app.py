@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
@@ -32,6 +32,7 @@ from vitae.gallery import GALLERY_ROUTES
 from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
+from vitae.metrics_port import metrics_server
 from vitae.queue import open_delivery_queue, open_queue, redis_client
 from vitae.rendering import list_templates
 from vitae.resumes.controller import ResumeController
@@ -55,16 +56,7 @@ if TYPE_CHECKING:
 MODELS = (User, Resume, Export, WebhookEndpoint, Delivery)
 log = logging.getLogger("vitae")
 # Paths are grouped by route template, so the label set stays bounded (no ids).
-metrics = PrometheusConfig(
-    app_name="vitae", prefix="vitae_http", group_path=True, exclude=["^/metrics"]
-)
-
-
-class MetricsController(PrometheusController):
-    """``/metrics`` in Prometheus' text format (public, like ``/health``)."""
-
-    path = "/metrics"
-    include_in_schema = False
+metrics = PrometheusConfig(app_name="vitae", prefix="vitae_http", group_path=True)
 
 
 async def log_exception(error: Exception, scope: Scope) -> None:
@@ -76,8 +68,8 @@ async def log_exception(error: Exception, scope: Scope) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API. Connections open in the lifespan, so building is cheap and pure."""
     settings = settings or get_settings()
-    settings.require("redis_url", "mongodb_url", "jwt_secret")
-    assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
+    settings.require("redis_url", "mongodb_url")
+    jwt_secret = settings.require_signing_secret()
     assert settings.redis_url is not None  # noqa: S101
     UrlPolicy.from_settings(settings.webhooks)  # a malformed allowed network stops the start
     # One Redis client for the export events this replica publishes and receives; the hub
@@ -92,7 +84,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         queue = open_queue(settings)
         storage = await open_storage(settings)
         hub = EventHub(Redis.from_url(redis_url, socket_connect_timeout=5))
+        metrics_port = contextlib.ExitStack()
         try:
+            metrics_port.enter_context(metrics_server(settings.host, settings.metrics_port))
             await db.prepare(engine, MODELS)
             await queue.connect()
             await hub.start()
@@ -121,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     await redis.aclose()
             await storage.close()
             db.close_engine(engine)
+            metrics_port.close()
 
     return Litestar(
         route_handlers=[
@@ -140,7 +135,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             download_file,
-            MetricsController,
             *web_handlers(),
         ],
         lifespan=[lifespan],
@@ -149,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[metrics.middleware],
         after_exception=[log_exception],
         state=State({"settings": settings}),
-        on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init, log_requests_first],
+        on_app_init=[build_jwt_auth(jwt_secret).on_app_init, log_requests_first],
         exception_handlers={
             VitaeError: vitae_error_handler,
             RecursionError: too_deep_handler,
