@@ -32,7 +32,6 @@ PUBLIC_PATHS = [
     "^/$",
     "^/health",
     "^/ready",
-    "^/metrics",
     "^/schema",
     "^/files/",
     "^/static/",
