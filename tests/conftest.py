@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from vitae.settings import Settings, settings_from_env
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
 ARTIFACTS = ROOT / "test-artifacts"
+# Drawn per run (a secret written in the project's files is refused by `vitae api`), through
+# the environment so that both imports of this module (pytest's and the tests') agree.
+JWT_SECRET = os.environ.setdefault("TESTS_JWT_SECRET", secrets.token_hex(32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +57,7 @@ def env_for(services: Services, data_dir: Path, **extra: str) -> dict[str, str]:
         "VITAE_REDIS_URL": services.redis.url,
         "VITAE_MONGODB_URL": services.mongo.url,
         "VITAE_MONGODB_DATABASE": "vitae_test",
-        "VITAE_JWT_SECRET": "test-secret-of-sufficient-length-for-hs256",
+        "VITAE_JWT_SECRET": JWT_SECRET,
         "VITAE_DATA_DIR": str(data_dir),
         "VITAE_S3_ENDPOINT_URL": services.s3_endpoint,
         "VITAE_S3_ACCESS_KEY_ID": "testing",

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError
@@ -25,6 +25,7 @@ from vitae.gallery import GALLERY_ROUTES
 from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
+from vitae.metrics_port import metrics_server
 from vitae.queue import redis_client
 from vitae.resumes.controller import ResumeController
 from vitae.settings import Settings, get_settings
@@ -42,16 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vitae")
 # Paths are grouped by route template, so the label set stays bounded (no ids).
-metrics = PrometheusConfig(
-    app_name="vitae", prefix="vitae_http", group_path=True, exclude=["^/metrics"]
-)
-
-
-class MetricsController(PrometheusController):
-    """``/metrics`` in Prometheus' text format (public, like ``/health``)."""
-
-    path = "/metrics"
-    include_in_schema = False
+metrics = PrometheusConfig(app_name="vitae", prefix="vitae_http", group_path=True)
 
 
 async def log_exception(error: Exception, scope: Scope) -> None:
@@ -63,8 +55,8 @@ async def log_exception(error: Exception, scope: Scope) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API. Connections open in the lifespan, so building is cheap and pure."""
     settings = settings or get_settings()
-    settings.require("redis_url", "mongodb_url", "jwt_secret")
-    assert settings.jwt_secret is not None  # noqa: S101  (narrowed by require)
+    settings.require("redis_url", "mongodb_url")
+    jwt_secret = settings.require_signing_secret()
     assert settings.redis_url is not None  # noqa: S101
     UrlPolicy.from_settings(settings.webhooks)  # a malformed allowed network stops the start
     # One Redis client for the export events this replica publishes and receives; the hub
@@ -74,12 +66,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
         try:
-            async with wiring.api(settings, redis) as graph:
-                app.state.update(graph.state())
-                log.info(
-                    "API ready: storage=%s, templates=%s", settings.storage, settings.templates_dir
-                )
-                yield
+            with metrics_server(settings.host, settings.metrics_port):
+                async with wiring.api(settings, redis) as graph:
+                    app.state.update(graph.state())
+                    log.info(
+                        "API ready: storage=%s, templates=%s",
+                        settings.storage,
+                        settings.templates_dir,
+                    )
+                    yield
         finally:
             await wiring.close_quietly(redis.aclose)
 
@@ -101,7 +96,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             download_file,
-            MetricsController,
             *web_handlers(),
         ],
         lifespan=[lifespan],
@@ -110,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[metrics.middleware],
         after_exception=[log_exception],
         state=State({"settings": settings}),
-        on_app_init=[build_jwt_auth(settings.jwt_secret).on_app_init, log_requests_first],
+        on_app_init=[build_jwt_auth(jwt_secret).on_app_init, log_requests_first],
         exception_handlers={
             VitaeError: vitae_error_handler,
             RecursionError: too_deep_handler,

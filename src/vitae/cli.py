@@ -23,7 +23,8 @@ log = logging.getLogger("vitae")
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415  (only the API needs the server)
 
-    settings.require("redis_url", "mongodb_url", "jwt_secret")
+    settings.require("redis_url", "mongodb_url")
+    settings.require_signing_secret()
     # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it is
     # swallowed by uvicorn.run, so a stopped API exits 0 like the worker.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -92,8 +92,10 @@ def run_dev() -> int:
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # A closed terminal (SIGHUP) stops everything in order too; a SIGKILL cannot be caught,
+    # and each child then gets SIGTERM from the kernel (`vitae.embedded.spawn`).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     servers: list[Server] = []
     children: list[subprocess.Popen[bytes]] = []
     try:

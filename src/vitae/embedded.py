@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,17 +29,44 @@ def free_port() -> int:
         return port
 
 
+# prctl(2) option: the signal a child gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook that asks Linux to send the child SIGTERM when its parent dies, however
+    the parent ends (SIGKILL included); ``None`` where that cannot be had.
+
+    Linux ties the signal to the thread that forked, so only the main thread, which lives as
+    long as the process, sets it up.
+    """
+    on_linux = sys.platform.startswith("linux")
+    if not on_linux or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the hook ran
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
 def spawn(
     command: list[str], *, env: dict[str, str] | None = None, quiet: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start a child in its own session: a terminal's Ctrl-C reaches only the parent, which
-    then stops its children in order (API and worker before the servers they use).
+    then stops its children in order (API and worker before the servers they use). If the
+    parent dies without stopping them (SIGKILL, a crash), the children get SIGTERM.
     """
     return subprocess.Popen(  # noqa: S603  (our own argv)
         command,
         env=env,
         stdout=subprocess.DEVNULL if quiet else None,
         start_new_session=True,
+        preexec_fn=_die_with_parent(),  # noqa: PLW1509  (only prctl and getppid run there)
     )
 
 
@@ -131,7 +161,7 @@ def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         command += ["--path", str(path)]
-    process = subprocess.Popen(command)  # noqa: S603  (our own argv)
+    process = spawn(command)
     wait_for_port(port, process)
     return Server(
         "mongoeco", f"mongodb://127.0.0.1:{port}/?directConnection=true", port, process, command

@@ -12,6 +12,17 @@ from vitae.errors import ConfigurationError
 
 PREFIX = "VITAE_"
 DEV_ENV_FILE = "dev.env"
+# HS256 wants a key at least as long as its 256-bit output.
+MIN_JWT_SECRET_BYTES = 32
+# Secrets that were ever written into the project's own files (examples, an old compose
+# default, old test fixtures): public, so a service signing with one is open to anyone.
+# tests/unit/test_settings.py scans the project's files and fails on a literal missing here.
+PUBLISHED_JWT_SECRETS = frozenset(
+    {
+        "change-me-to-a-long-random-secret-in-production",
+        "test-secret-of-sufficient-length-for-hs256",
+    }
+)
 
 type StorageBackend = Literal["local", "s3"]
 
@@ -138,6 +149,7 @@ class Settings:
     data_dir: Path
     host: str
     port: int
+    metrics_port: int
     public_url: str
     storage: StorageBackend
     s3: S3Settings
@@ -156,6 +168,29 @@ class Settings:
         missing = [PREFIX + n.upper() for n in names if not getattr(self, n)]
         if missing:
             raise ConfigurationError(f"missing setting(s): {', '.join(missing)}")
+
+    def require_signing_secret(self) -> str:
+        """The JWT secret, refused when missing, short or published (anyone could sign
+        tokens for any user with it).
+        """
+        self.require("jwt_secret")
+        secret = self.jwt_secret or ""
+        check_jwt_secret(secret)
+        return secret
+
+
+def check_jwt_secret(secret: str) -> None:
+    """Refuse a signing secret that is too short or appears in the project's own files."""
+    name = PREFIX + "JWT_SECRET"
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigurationError(
+            f"{name} must be at least {MIN_JWT_SECRET_BYTES} bytes of random text "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    if secret in PUBLISHED_JWT_SECRETS:
+        raise ConfigurationError(
+            f"{name} is a published example value; generate your own (`openssl rand -hex 32`)"
+        )
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:
@@ -177,6 +212,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         data_dir=Path(read.str("DATA_DIR", ".vitae") or ".vitae").resolve(),
         host=host,
         port=port,
+        metrics_port=read.int("API_METRICS_PORT", 0),
         public_url=(read.str("PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         storage="s3" if storage == "s3" else "local",
         s3=S3Settings(

@@ -68,15 +68,22 @@ def test_ready_command_for_container_healthchecks(services: Services, tmp_path: 
     assert '"mongodb": "ok"' in down.stdout
 
 
-async def test_metrics_after_an_export(client: httpx.AsyncClient, make_user, worker) -> None:
-    headers = await make_user()
-    resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
-    created = (
-        await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
-    ).json()
-    await wait_for_export(client, headers, created["exportId"])
-    await client.get(created["statusUrl"], headers=headers)
-    text = (await client.get("/metrics")).text
+async def test_metrics_after_an_export(
+    services: Services, data_dir: Path, make_user, worker
+) -> None:
+    port = free_port()
+    settings = make_settings(services, data_dir, VITAE_API_METRICS_PORT=str(port))
+    async with running_api(settings) as client:
+        headers = await make_user()
+        resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
+        created = (
+            await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        ).json()
+        await wait_for_export(client, headers, created["exportId"])
+        await client.get(created["statusUrl"], headers=headers)
+        # Only operators reach the metrics: not on the public port, on a port of their own.
+        assert (await client.get("/metrics")).status_code == 404
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     assert re.search(
         r'^vitae_exports_requested_total\{watermarked="true"\} [1-9]', text, re.MULTILINE
     )

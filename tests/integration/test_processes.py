@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from conftest import Services, env_for
+from conftest import JWT_SECRET, Services, env_for
 from receiver import running_receiver
 from vitae.embedded import free_port, wait_for_port
 from vitae.settings import read_env_file
@@ -304,7 +304,7 @@ def test_sigterm_is_a_graceful_shutdown_with_status_0(
 def test_service_commands_refuse_to_start_without_their_urls(tmp_path: Path, command: str) -> None:
     env = bare_environ(
         VITAE_DATA_DIR=str(tmp_path / "data"),
-        VITAE_JWT_SECRET="test-secret-of-sufficient-length-for-hs256",
+        VITAE_JWT_SECRET=JWT_SECRET,
         VITAE_PORT=str(free_port()),
     )
     result = subprocess.run(  # noqa: S603  (our own command line)
@@ -408,6 +408,25 @@ async def test_dev_runs_everything_on_a_bare_config_and_keeps_data(
             assert me.json()["email"] == "dev@example.com"
     finally:
         stop_dev(again, data_dir, group=True)  # Ctrl-C in a terminal: the whole group
+
+
+@pytest.mark.slow
+def test_a_killed_dev_leaves_nothing_running(tmp_path: Path) -> None:
+    cwd = tmp_path / "checkout"
+    cwd.mkdir()
+    dev = start_dev(tmp_path / "data", cwd, tmp_path, "dev-killed")
+    dev.proc.process.kill()  # SIGKILL: no handler of the launcher runs
+    dev.proc.process.wait()
+    ports = {"valkey": dev.redis_port, "mongo": dev.mongo_port, "api": dev.port}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = [pid for pid in dev.children if alive(pid)]
+        listening = [name for name, port in ports.items() if accepts_connections(port)]
+        if not left and not listening:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"still running: {left}, still listening: {listening}\n{tail(dev.proc.log)}")
 
 
 @pytest.mark.slow

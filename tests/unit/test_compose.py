@@ -40,3 +40,40 @@ def test_every_variable_is_a_setting() -> None:
     for variable in environment:
         assert variable.startswith("VITAE_")
         assert variable.removeprefix("VITAE_") in known, variable
+
+
+# A variable whose value is a credential, by its name.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|ROOT_USER|PRIVATE|CREDENTIAL")
+# Compose's required form: `${NAME:?message}` stops `docker compose up` when NAME is unset.
+REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?[^}]+\}$")
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        return dict(str(item).partition("=")[::2] for item in raw)
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def test_no_secret_has_a_default_or_a_literal_value() -> None:
+    required: set[str] = set()
+    for name, service in compose()["services"].items():
+        for variable, value in environment(service).items():
+            if SECRET_NAME.search(variable):
+                match = REQUIRED.match(value)
+                assert match, f"{name}: {variable} must be ${{VAR:?message}}, not {value!r}"
+                required.add(match["name"])
+    assert {"VITAE_JWT_SECRET", "VITAE_S3_ACCESS_KEY_ID", "VITAE_S3_SECRET_ACCESS_KEY"} <= required
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    # Nowhere else either: no `${SECRET:-default}` and no credential written into a command.
+    assert not re.search(r"\$\{\w*(SECRET|PASSWORD|KEY|TOKEN)\w*:?-", text)
+    assert "minio-secret" not in text
+
+
+def test_metrics_ports_are_not_published() -> None:
+    services = compose()["services"]
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    environment_of_api = environment(services["api"])
+    for variable in ("VITAE_API_METRICS_PORT", "VITAE_WORKER_METRICS_PORT"):
+        port = environment_of_api[variable]
+        assert not [p for p in published if str(p).split(":")[-1] == port], (variable, published)

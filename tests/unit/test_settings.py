@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from pathlib import Path
 
 import pytest
 
 from vitae.errors import ConfigurationError
-from vitae.settings import load_environment, settings_from_env
+from vitae.settings import check_jwt_secret, load_environment, settings_from_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -169,3 +173,67 @@ def test_the_environments_data_dir_locates_the_dev_state_file(
 def test_default_data_dir_state_file_is_read(bare: Path) -> None:
     write(bare / ".vitae" / "dev.env", "VITAE_REDIS_URL=redis://127.0.0.1:7000/0\n")
     assert load_environment() == {"VITAE_REDIS_URL": "redis://127.0.0.1:7000/0"}
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("", "missing"),
+        ("short-but-not-empty", "at least 32 bytes"),
+        ("x" * 31, "at least 32 bytes"),
+        ("change-me-to-a-long-random-secret-in-production", "published"),
+        ("test-secret-of-sufficient-length-for-hs256", "published"),
+    ],
+)
+def test_signing_secret_is_refused_when_weak(bare: Path, secret: str, reason: str) -> None:
+    settings = settings_from_env({"VITAE_JWT_SECRET": secret})
+    with pytest.raises(ConfigurationError) as raised:
+        settings.require_signing_secret()
+    assert "VITAE_JWT_SECRET" in raised.value.message
+    assert reason in raised.value.message
+
+
+def test_a_generated_signing_secret_is_accepted(bare: Path) -> None:
+    secret = secrets.token_hex(32)
+    assert settings_from_env({"VITAE_JWT_SECRET": secret}).require_signing_secret() == secret
+
+
+# `VITAE_JWT_SECRET=value`, `"VITAE_JWT_SECRET": "value"`, `VITAE_JWT_SECRET: value` and
+# `jwt_secret="value"`, in any file; values computed at run time are not literals.
+SECRET_LITERAL = re.compile(
+    r"""(?:VITAE_JWT_SECRET|jwt_secret)["']?\s*[:=]\s*["']?(?P<value>[^"'\s,)}]+)""",
+)
+COMPUTED = ("$", "secrets.", "_dev_secret", "settings.", "<", "read.", "None", "secret")
+
+
+# Folders of the checkout that are not the project's own files.
+NOT_OURS = {".git", ".venv", "node_modules", ".vitae", "test-artifacts", "__pycache__"}
+
+
+def project_files() -> list[Path]:
+    return [
+        path
+        for path in ROOT.rglob("*")
+        if path.is_file() and not NOT_OURS.intersection(path.relative_to(ROOT).parts)
+    ]
+
+
+def test_no_secret_written_in_the_project_can_sign_tokens() -> None:
+    seen: dict[str, str] = {}
+    for path in project_files():
+        if path.suffix not in {".py", ".md", ".yaml", ".yml", ".toml", ".env", ".sh", ""}:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for match in SECRET_LITERAL.finditer(text):
+            value = match["value"]
+            if not value.startswith(COMPUTED):
+                seen[value] = str(path.relative_to(ROOT))
+    assert seen, "the scan found no literal at all: the pattern no longer matches the files"
+    accepted: list[str] = []
+    for value, where in seen.items():
+        try:
+            check_jwt_secret(value)
+        except ConfigurationError:
+            continue
+        accepted.append(f"{where}: {value} (add it to PUBLISHED_JWT_SECRETS)")
+    assert not accepted

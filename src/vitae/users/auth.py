@@ -31,7 +31,6 @@ PUBLIC_PATHS = [
     "^/$",
     "^/health",
     "^/ready",
-    "^/metrics",
     "^/schema",
     "^/files/",
     "^/static/",
