@@ -203,7 +203,7 @@ def test_a_generated_signing_secret_is_accepted(bare: Path) -> None:
 SECRET_LITERAL = re.compile(
     r"""(?:VITAE_JWT_SECRET|jwt_secret)["']?\s*[:=]\s*["']?(?P<value>[^"'\s,)}]+)""",
 )
-COMPUTED = ("$", "secrets.", "_dev_secret", "settings.", "<", "read.", "None", "secret")
+COMPUTED = ("$", "%", "secrets.", "_dev_secret", "settings.", "<", "read.", "None", "secret")
 
 
 # Folders of the checkout that are not the project's own files.
