@@ -1,26 +1,98 @@
-"""Helpers shared by the integration tests: running the API and a worker, and polling."""
+"""Helpers shared by the tests: where the session's servers listen, the API and a worker in
+this event loop, ``vitae`` as real processes (the harness of the process tests), and waiting
+on a condition with a deadline instead of sleeping."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from saq import Worker
 
 from vitae.app import create_app
-from vitae.embedded import free_port
-from vitae.settings import Settings
+from vitae.embedded import Server, free_port, wait_for_port
+from vitae.settings import Settings, settings_from_env
 from vitae.worker import create_delivery_worker, create_worker
 
 type Headers = dict[str, str]
 
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
+ARTIFACTS = ROOT / "test-artifacts"
 TERMINAL = {"completed", "failed", "cancelled"}
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    what: str | Callable[[], str],
+    timeout: float = 10.0,  # noqa: ASYNC109  (a deadline for polling, not a cancel scope)
+    interval: float = 0.02,
+) -> None:
+    """Poll ``condition`` (a plain or async callable) until it holds; fail with ``what`` once
+    ``timeout`` seconds have passed (``what`` may be a callable, to describe the last state).
+    The one way tests wait: never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{what() if callable(what) else what} (waited {timeout} s)")
+        await asyncio.sleep(interval)
+
+
+# -- the session's servers ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """Where the session's servers listen."""
+
+    redis: Server
+    mongo: Server
+    s3_endpoint: str
+
+
+def env_for(services: Services, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The ``VITAE_*`` environment that points a process at the session's servers."""
+    return {
+        "VITAE_REDIS_URL": services.redis.url,
+        "VITAE_MONGODB_URL": services.mongo.url,
+        "VITAE_MONGODB_DATABASE": "vitae_test",
+        "VITAE_JWT_SECRET": "test-secret-of-sufficient-length-for-hs256",
+        "VITAE_DATA_DIR": str(data_dir),
+        "VITAE_S3_ENDPOINT_URL": services.s3_endpoint,
+        "VITAE_S3_ACCESS_KEY_ID": "testing",
+        "VITAE_S3_SECRET_ACCESS_KEY": "testing",
+        "VITAE_SWEEP_INTERVAL": "2",
+        "VITAE_JOB_HEARTBEAT": "3",
+        # Every render counts as slow, so that its progress events are seen.
+        "VITAE_PROGRESS_AFTER": "0",
+        **extra,
+    }
+
+
+def make_settings(services: Services, data_dir: Path, **extra: str) -> Settings:
+    """Settings for an in-process API or worker."""
+    return settings_from_env(env_for(services, data_dir, **extra))
+
+
+# -- the API and a worker in this event loop ---------------------------------------------------
 
 
 @asynccontextmanager
@@ -37,11 +109,12 @@ async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 20
-    while not server.started:
+
+    def started() -> bool:
         assert not task.done(), "the API server exited during start-up"
-        assert time.monotonic() < deadline, "the API server did not start"
-        await asyncio.sleep(0.02)
+        return server.started
+
+    await wait_until(started, "the API server did not start", timeout=20)
     try:
         async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
             yield client
@@ -88,15 +161,17 @@ async def wait_for_export(
     timeout: float = 30.0,  # noqa: ASYNC109  (a deadline for polling, not a cancel scope)
 ) -> dict[str, Any]:
     """Poll ``GET /api/exports/{id}`` (as the product story's client does) until a status."""
-    deadline = time.monotonic() + timeout
-    while True:
+    body: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        nonlocal body
         response = await client.get(f"/api/exports/{export_id}", headers=headers)
         assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] in statuses:
-            return body
-        assert time.monotonic() < deadline, f"export stuck at {body}"
-        await asyncio.sleep(0.05)
+        body = response.json()
+        return body["status"] in statuses
+
+    await wait_until(reached, lambda: f"export stuck at {body}", timeout, 0.05)
+    return body
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -127,9 +202,140 @@ async def wait_for_subscribers(redis_url: str, channel: str, count: int = 1) -> 
 
     redis = Redis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 10
-        while dict(await redis.pubsub_numsub(channel)).get(channel.encode(), 0) < count:
-            assert time.monotonic() < deadline, f"nobody subscribed to {channel}"
-            await asyncio.sleep(0.02)
+
+        async def subscribed() -> bool:
+            return dict(await redis.pubsub_numsub(channel)).get(channel.encode(), 0) >= count
+
+        await wait_until(subscribed, f"fewer than {count} subscribed to {channel}")
     finally:
         await redis.aclose()
+
+
+# -- ``vitae`` as real processes ---------------------------------------------------------------
+
+VITAE = [sys.executable, "-m", "vitae"]
+STOP_TIMEOUT = 40.0
+
+
+def bare_environ(**extra: str) -> dict[str, str]:
+    """The test's environment without any ``VITAE_*`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The end of a process's log, for assertion messages."""
+    if not path.exists():
+        return "<no log>"
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+@dataclasses.dataclass
+class Proc:
+    """A child process whose output goes to a log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(
+        self,
+        signum: signal.Signals = signal.SIGTERM,
+        *,
+        group: bool = False,
+        timeout: float = STOP_TIMEOUT,
+    ) -> int:
+        """Send ``signum`` (to its whole process group, as Ctrl-C in a terminal does, with
+        ``group``) and wait; a process that lingers is killed, and the test fails.
+        """
+        if self.process.poll() is None:
+            if group:
+                os.killpg(self.process.pid, signum)
+            else:
+                self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"{self.name} ignored {signum.name} for {timeout} s:\n{tail(self.log)}")
+        return self.process.returncode
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+    """Start ``vitae ARGS`` in a process group of its own, its output in ``logs/NAME.log``."""
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603  (our own command line)
+            [*VITAE, *args],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, away from pytest's terminal
+        )
+    return Proc(name, process, log)
+
+
+def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
+    """Run ``vitae users create``; the last line of its output is the bearer token."""
+    result = subprocess.run(  # noqa: S603  (our own command line)
+        [*VITAE, "users", "create", "--email", email, *more],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    assert email in result.stdout
+    token = lines[-1].strip()
+    assert token.count(".") == 2, result.stdout  # a JWT
+    return token
+
+
+def wait_for_log(proc: Proc, text: str, timeout: float = 30.0) -> None:
+    """Poll the process's log until ``text`` appears; fail early if the process exits."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.log.read_text(encoding="utf-8", errors="replace"):
+        assert proc.process.poll() is None, f"{proc.name} exited:\n{tail(proc.log)}"
+        assert time.monotonic() < deadline, f"{proc.name} never logged {text!r}:\n{tail(proc.log)}"
+        time.sleep(0.05)  # a sync poll with a deadline, for sync fixtures
+
+
+def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, str]:
+    """``VITAE_*`` pointing at the session's servers, with this module's database and queue."""
+    return bare_environ(
+        **env_for(
+            services,
+            tmp_path / "data",
+            VITAE_PORT=str(port),
+            VITAE_MONGODB_DATABASE="vitae_proc",
+            VITAE_QUEUE_NAME="proc",
+            VITAE_WEBHOOK_ALLOW_HTTP="true",
+            VITAE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
+            # Every line a request or a job can write, for the test that no secret leaks.
+            VITAE_LOG_LEVEL="debug",
+        )
+    )
+
+
+def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+    """``vitae api``, once its port accepts connections."""
+    api = spawn("api", ["api"], env, cwd, logs)
+    try:
+        wait_for_port(int(env["VITAE_PORT"]), api.process, timeout=30)
+    except (RuntimeError, TimeoutError) as error:
+        api.stop()
+        pytest.fail(f"vitae api did not start: {error}\n{tail(api.log)}")
+    return api
+
+
+def start_worker(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+    """``vitae worker``, once it logs that it is ready."""
+    worker = spawn("worker", ["worker"], env, cwd, logs)
+    wait_for_log(worker, "worker ready")
+    return worker

@@ -11,8 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from conftest import Services, make_settings
-from support import create_resume, running_api
+from support import Services, create_resume, make_settings, running_api
 from vitae.settings import Settings
 
 

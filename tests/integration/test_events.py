@@ -14,10 +14,11 @@ import httpx
 import jwt
 from redis.asyncio import Redis
 
-from conftest import Services, make_settings
 from support import (
     Headers,
+    Services,
     create_resume,
+    make_settings,
     running_api,
     running_worker,
     sse_events,

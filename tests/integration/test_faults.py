@@ -14,14 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Services, make_settings
-from integration.test_processes import (
+from support import (
+    Services,
+    create_resume,
     create_user_token,
+    make_settings,
+    running_api,
+    running_worker,
     service_environ,
+    sse_events,
     start_api,
     start_worker,
+    wait_for_export,
 )
-from support import create_resume, running_api, running_worker, sse_events, wait_for_export
 from vitae.embedded import start_mongo
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,15 @@ from typing import Any
 
 import httpx
 
-from conftest import Services, env_for, make_settings
-from support import create_resume, running_api, running_worker, wait_for_export
+from support import (
+    Services,
+    create_resume,
+    env_for,
+    make_settings,
+    running_api,
+    running_worker,
+    wait_for_export,
+)
 from vitae.embedded import free_port
 from vitae.settings import Settings
 

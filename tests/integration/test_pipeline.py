@@ -15,8 +15,15 @@ import pytest
 from bson import ObjectId
 from saq import Queue
 
-from conftest import Services, make_settings
-from support import Headers, create_resume, running_api, running_worker, wait_for_export
+from support import (
+    Headers,
+    Services,
+    create_resume,
+    make_settings,
+    running_api,
+    running_worker,
+    wait_for_export,
+)
 from vitae import db
 from vitae.exports.events import ExportEvents
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export

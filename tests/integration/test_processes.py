@@ -7,11 +7,9 @@ import asyncio
 import dataclasses
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,93 +20,26 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from conftest import Services, env_for
 from receiver import running_receiver
+from support import (
+    STOP_TIMEOUT,
+    VITAE,
+    Proc,
+    Services,
+    bare_environ,
+    create_resume,
+    create_user_token,
+    service_environ,
+    spawn,
+    start_api,
+    start_worker,
+    tail,
+    wait_for_export,
+    wait_for_log,
+)
 from vitae.embedded import free_port, wait_for_port
 from vitae.settings import read_env_file
 from vitae.webhooks.signing import verify
-
-VITAE = [sys.executable, "-m", "vitae"]
-STOP_TIMEOUT = 40.0
-
-
-def bare_environ(**extra: str) -> dict[str, str]:
-    """The test's environment without any ``VITAE_*`` variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The end of a process's log, for assertion messages."""
-    if not path.exists():
-        return "<no log>"
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
-@dataclasses.dataclass
-class Proc:
-    """A child process whose output goes to a log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(
-        self,
-        signum: signal.Signals = signal.SIGTERM,
-        *,
-        group: bool = False,
-        timeout: float = STOP_TIMEOUT,
-    ) -> int:
-        """Send ``signum`` (to its whole process group, as Ctrl-C in a terminal does, with
-        ``group``) and wait; a process that lingers is killed, and the test fails.
-        """
-        if self.process.poll() is None:
-            if group:
-                os.killpg(self.process.pid, signum)
-            else:
-                self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"{self.name} ignored {signum.name} for {timeout} s:\n{tail(self.log)}")
-        return self.process.returncode
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603  (our own command line)
-            [*VITAE, *args],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, away from pytest's terminal
-        )
-    return Proc(name, process, log)
-
-
-def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
-    """Run ``vitae users create``; the last line of its output is the bearer token."""
-    result = subprocess.run(  # noqa: S603  (our own command line)
-        [*VITAE, "users", "create", "--email", email, *more],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert lines, result.stderr
-    assert email in result.stdout
-    token = lines[-1].strip()
-    assert token.count(".") == 2, result.stdout  # a JWT
-    return token
 
 
 def accepts_connections(port: int) -> bool:
@@ -159,26 +90,11 @@ def pdf_text(data: bytes) -> str:
 async def export_once(
     client: httpx.AsyncClient, headers: dict[str, str], resume: dict[str, Any]
 ) -> tuple[dict[str, Any], bytes]:
-    """Create a résumé, export it, poll until done (30 s), and download the file."""
-    response = await client.post(
-        "/api/resumes", json={"title": "CV", "content": resume}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    response = await client.post(
-        "/api/exports", json={"resumeId": response.json()["id"]}, headers=headers
-    )
+    """Create a résumé, export it, wait until done (30 s), and download the file."""
+    resume_id = (await create_resume(client, headers, resume, title="CV"))["id"]
+    response = await client.post("/api/exports", json={"resumeId": resume_id}, headers=headers)
     assert response.status_code == 202, response.text
-    status_url = response.headers["location"]
-
-    deadline = time.monotonic() + 30
-    while True:
-        response = await client.get(status_url, headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] in {"completed", "failed", "cancelled"}:
-            break
-        assert time.monotonic() < deadline, f"export stuck at {body}"
-        await asyncio.sleep(0.1)
+    body = await wait_for_export(client, headers, response.json()["exportId"])
     assert body["status"] == "completed", body
 
     pdf = await client.get(body["fileUrl"])
@@ -187,48 +103,6 @@ async def export_once(
     assert pdf.content.startswith(b"%PDF-")
     assert len(pdf.content) == body["fileSize"]
     return body, pdf.content
-
-
-def wait_for_log(proc: Proc, text: str, timeout: float = 30.0) -> None:
-    """Poll the process's log until ``text`` appears; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
-    while text not in proc.log.read_text(encoding="utf-8", errors="replace"):
-        assert proc.process.poll() is None, f"{proc.name} exited:\n{tail(proc.log)}"
-        assert time.monotonic() < deadline, f"{proc.name} never logged {text!r}:\n{tail(proc.log)}"
-        time.sleep(0.05)
-
-
-def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, str]:
-    """``VITAE_*`` pointing at the session's servers, with this module's database and queue."""
-    return bare_environ(
-        **env_for(
-            services,
-            tmp_path / "data",
-            VITAE_PORT=str(port),
-            VITAE_MONGODB_DATABASE="vitae_proc",
-            VITAE_QUEUE_NAME="proc",
-            VITAE_WEBHOOK_ALLOW_HTTP="true",
-            VITAE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
-            # Every line a request or a job can write, for the test that no secret leaks.
-            VITAE_LOG_LEVEL="debug",
-        )
-    )
-
-
-def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    api = spawn("api", ["api"], env, cwd, logs)
-    try:
-        wait_for_port(int(env["VITAE_PORT"]), api.process, timeout=30)
-    except (RuntimeError, TimeoutError) as error:
-        api.stop()
-        pytest.fail(f"vitae api did not start: {error}\n{tail(api.log)}")
-    return api
-
-
-def start_worker(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    worker = spawn("worker", ["worker"], env, cwd, logs)
-    wait_for_log(worker, "worker ready")
-    return worker
 
 
 # What each process logs once it has shut down in good order.

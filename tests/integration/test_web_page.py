@@ -16,8 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pypdf import PdfReader
 
-from conftest import ARTIFACTS, SAMPLE
-from support import running_api, running_worker
+from support import ARTIFACTS, SAMPLE, running_api, running_worker
 from vitae.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -20,9 +20,16 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from conftest import Services, make_settings
 from receiver import Receiver, running_receiver
-from support import Headers, create_resume, running_api, running_worker, wait_for_export
+from support import (
+    Headers,
+    Services,
+    create_resume,
+    make_settings,
+    running_api,
+    running_worker,
+    wait_for_export,
+)
 from vitae import db
 from vitae.exports.models import ExportStatus
 from vitae.exports.service import ExportService

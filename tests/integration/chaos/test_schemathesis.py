@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Services
-from integration.test_processes import create_user_token, service_environ, start_api, start_worker
+from support import Services, create_user_token, service_environ, start_api, start_worker
 from vitae.embedded import free_port
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
