@@ -20,7 +20,6 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from receiver import running_receiver
 from support import (
     STOP_TIMEOUT,
     VITAE,
@@ -29,6 +28,7 @@ from support import (
     bare_environ,
     create_resume,
     create_user_token,
+    running_receiver,
     service_environ,
     spawn,
     start_api,
