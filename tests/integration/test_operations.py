@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -15,10 +14,13 @@ import httpx
 from support import (
     Services,
     create_resume,
+    create_user_token,
     env_for,
     make_settings,
     running_api,
-    running_worker,
+    service_environ,
+    start_api,
+    start_worker,
     wait_for_export,
 )
 from vitae.embedded import free_port
@@ -75,30 +77,52 @@ def test_ready_command_for_container_healthchecks(services: Services, tmp_path: 
     assert '"mongodb": "ok"' in down.stdout
 
 
-async def test_metrics_after_an_export(client: httpx.AsyncClient, make_user, worker) -> None:
-    headers = await make_user()
-    resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
-    created = (
-        await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
-    ).json()
-    await wait_for_export(client, headers, created["exportId"])
-    await client.get(created["statusUrl"], headers=headers)
-    text = (await client.get("/metrics")).text
-    assert re.search(
-        r'^vitae_exports_requested_total\{watermarked="true"\} [1-9]', text, re.MULTILINE
-    )
-    assert re.search(
-        r'^vitae_exports_finished_total\{status="completed"\} [1-9]', text, re.MULTILINE
-    )
+def has_sample(text: str, pattern: str) -> bool:
+    """Whether a Prometheus text page has a sample line matching ``pattern`` (a regex)."""
+    return re.search(rf"^{pattern}", text, re.MULTILINE) is not None
+
+
+async def test_metrics_of_the_api_and_of_a_worker_process(
+    services: Services, tmp_path: Path
+) -> None:
+    """Each process serves the metrics it makes: the API its requests, a ``vitae worker``
+    process its jobs, on its own port (``VITAE_WORKER_METRICS_PORT``)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **service_environ(services, tmp_path, port),
+        "VITAE_QUEUE_NAME": "metered",
+        "VITAE_WORKER_METRICS_PORT": str(metrics_port),
+    }
+    worker = start_worker(env, cwd, tmp_path)  # ready once its startup hook (and server) ran
+    api = start_api(env, cwd, tmp_path)
+    try:
+        headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'counted@example.com')}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
+            created = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            assert (await wait_for_export(client, headers, created["exportId"]))[
+                "status"
+            ] == "completed"
+            api_text = (await client.get("/metrics")).text
+            worker_text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    finally:
+        api.stop()
+        worker.stop()
+    assert has_sample(api_text, r'vitae_exports_requested_total\{watermarked="true"\} 1\.0$')
+    assert 'path="/api/exports/{export_id}"' in api_text
+    # The export ended in the worker process: the API's own registry never saw it.
+    assert not has_sample(api_text, r"vitae_exports_finished_total\{")
+    assert has_sample(worker_text, r'vitae_exports_finished_total\{status="completed"\} 1\.0$')
     for histogram in ("queue", "render", "store", "total"):
-        assert re.search(rf"^vitae_export_{histogram}_seconds_count [1-9]", text, re.MULTILINE), (
-            histogram
-        )
-    assert "vitae_export_queue_depth" in text
-    assert "vitae_export_jobs_in_flight" in text
-    assert 'path="/api/exports/{export_id}"' in text
+        assert has_sample(worker_text, rf"vitae_export_{histogram}_seconds_count 1\.0$"), histogram
+    assert has_sample(worker_text, r"vitae_export_jobs_in_flight 0\.0$")
+    assert has_sample(worker_text, r'vitae_export_queue_depth\{state="queued"\} ')
     # Bounded labels: no ids of any kind.
-    assert not re.search(r"[0-9a-f]{24}", text)
+    assert not re.search(r"[0-9a-f]{24}", api_text + worker_text)
 
 
 async def test_retention_deletes_old_exports_and_their_files(
@@ -149,20 +173,3 @@ async def test_queue_view_is_for_admins_only(
     assert view["queue"]["queued"] == 1
     assert view["exports"]["pending"] == 1
     assert view["recentFailures"] == []
-
-
-async def test_worker_serves_its_own_metrics(services: Services, data_dir: Path) -> None:
-    port = free_port()
-    settings = make_settings(
-        services, data_dir, VITAE_QUEUE_NAME="metered", VITAE_WORKER_METRICS_PORT=str(port)
-    )
-    async with running_worker(settings), httpx.AsyncClient() as http:
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:  # the server starts in the worker's startup hook
-            try:
-                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-                break
-            except httpx.ConnectError:
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.05)
-    assert "vitae_export_jobs_in_flight" in text
