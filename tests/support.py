@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +30,7 @@ from vitae.settings import Settings, settings_from_env
 from vitae.worker import create_delivery_worker, create_worker
 
 type Headers = dict[str, str]
+type MakeUser = Callable[..., Awaitable[Headers]]  # the ``make_user`` fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
@@ -98,7 +99,7 @@ def make_settings(services: Services, data_dir: Path, **extra: str) -> Settings:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def running_api(settings: Settings) -> AsyncGenerator[httpx.AsyncClient]:
     """The API on a real uvicorn server on a free port in this event loop, and a client of it.
 
     A real server (rather than an in-memory transport) keeps this loop free while a request
@@ -126,7 +127,9 @@ async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, *, renders: bool = True) -> AsyncIterator[Worker[Any]]:
+async def running_worker(
+    settings: Settings, *, renders: bool = True
+) -> AsyncGenerator[Worker[Any]]:
     """The worker as ``vitae worker`` runs it, in this event loop: a real SAQ worker on the
     settings' queue and the webhook delivery worker beside it (alone, with ``renders=False``).
     """
@@ -385,7 +388,7 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
+def running_receiver() -> Generator[Receiver]:
     """Start the receiver on a free loopback port; stop it afterwards."""
     state: list[Receiver] = []
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from saq import Worker
 
-from support import SAMPLE, Headers, Services, make_settings, running_api, running_worker
+from support import SAMPLE, Headers, MakeUser, Services, make_settings, running_api, running_worker
 from vitae.cli import create_user
 from vitae.embedded import free_port, start_mongo, start_redis
 from vitae.settings import Settings
-
-type MakeUser = Callable[..., Awaitable[Headers]]
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import jwt
 from redis.asyncio import Redis
+from saq import Worker
 
 from support import (
     Headers,
+    MakeUser,
     Services,
     create_resume,
     make_settings,
@@ -50,7 +52,7 @@ async def collect(
 
 
 async def test_an_export_followed_live_to_its_end(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers)
@@ -87,7 +89,7 @@ async def test_an_export_followed_live_to_its_end(
 
 
 async def test_a_fast_export_has_no_progress_events(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers, "Quick")
@@ -107,7 +109,7 @@ async def test_a_fast_export_has_no_progress_events(
 
 
 async def test_last_event_id_resumes_without_repeats(
-    client: httpx.AsyncClient, make_user, worker
+    client: httpx.AsyncClient, make_user: MakeUser, worker: Worker[Any]
 ) -> None:
     headers = await make_user()
     created = await new_export(client, headers)
@@ -122,7 +124,7 @@ async def test_last_event_id_resumes_without_repeats(
 
 
 async def test_stream_token_is_valid_for_its_stream_only(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     first = await new_export(idle_client, headers, "First")
@@ -155,7 +157,7 @@ async def test_stream_token_is_valid_for_its_stream_only(
 
 
 async def test_heartbeats_while_idle_and_no_subscription_left_behind(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = make_settings(
         services, data_dir, VITAE_QUEUE_NAME="quiet", VITAE_SSE_HEARTBEAT="0.2"
@@ -166,6 +168,7 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
         created = await new_export(client, headers)
         channel = f"vitae:exports:{created['exportId']}"
         comments = 0
+        numsub: list[tuple[bytes | str, int]] = []
         async with client.stream("GET", created["eventsUrl"]) as response:
             async for event in sse_events(response):
                 comments += "comment" in event
@@ -183,7 +186,7 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
 
 
 async def test_dashboard_stream_sees_every_export_of_the_user(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     other = await make_user()

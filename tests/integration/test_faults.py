@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from support import (
+    MakeUser,
     Services,
     create_resume,
     create_user_token,
@@ -89,7 +90,9 @@ async def test_killed_worker_mid_render_completes_exactly_once(
     assert [f.name for f in files] == [f"{created['exportId']}.pdf"]
 
 
-async def test_redis_restart_mid_flight(services: Services, data_dir: Path, make_user) -> None:
+async def test_redis_restart_mid_flight(
+    services: Services, data_dir: Path, make_user: MakeUser
+) -> None:
     settings = make_settings(services, data_dir, VITAE_QUEUE_NAME="restart")
     headers = await make_user()
     async with running_api(settings) as client, running_worker(settings):
@@ -145,7 +148,9 @@ async def test_redis_restart_mid_flight(services: Services, data_dir: Path, make
     assert final == ["completed"]
 
 
-async def test_mongodb_restart_mid_flight(services: Services, tmp_path: Path, make_user) -> None:
+async def test_mongodb_restart_mid_flight(
+    services: Services, tmp_path: Path, make_user: MakeUser
+) -> None:
     store = start_mongo(path=tmp_path / "mongo.sqlite3")
     try:
         settings = make_settings(

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from saq import Worker
 
 from support import (
+    MakeUser,
     Services,
     create_resume,
     create_user_token,
@@ -126,7 +128,7 @@ async def test_metrics_of_the_api_and_of_a_worker_process(
 
 
 async def test_retention_deletes_old_exports_and_their_files(
-    client: httpx.AsyncClient, settings: Settings, make_user, worker
+    client: httpx.AsyncClient, settings: Settings, make_user: MakeUser, worker: Worker[Any]
 ) -> None:
     from vitae.exports.jobs import purge_expired_exports  # noqa: PLC0415
     from vitae.exports.models import Export  # noqa: PLC0415
@@ -158,7 +160,7 @@ async def test_retention_deletes_old_exports_and_their_files(
 
 
 async def test_queue_view_is_for_admins_only(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     from vitae.cli import create_user  # noqa: PLC0415
 

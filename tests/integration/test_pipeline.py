@@ -13,10 +13,12 @@ import aioboto3
 import httpx
 import pytest
 from bson import ObjectId
+from redis.asyncio import Redis
 from saq import Queue
 
 from support import (
     Headers,
+    MakeUser,
     Services,
     create_resume,
     make_settings,
@@ -28,6 +30,7 @@ from vitae import db
 from vitae.exports.events import ExportEvents
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
+from vitae.queue import open_queue
 from vitae.rendering import Renderer
 from vitae.settings import Settings
 from vitae.storage import StoredFile, open_storage
@@ -48,7 +51,9 @@ async def create_bucket(settings: Settings) -> None:
     session = aioboto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
-    async with session.client("s3", endpoint_url=settings.s3.endpoint_url) as s3:
+    # aioboto3's client factory is untyped; its result is an async context manager.
+    client: Any = session.client("s3", endpoint_url=settings.s3.endpoint_url)
+    async with client as s3:
         await s3.create_bucket(Bucket=settings.s3.bucket)
 
 
@@ -62,7 +67,7 @@ async def request_export(
 
 
 async def test_s3_export_has_a_presigned_link_with_the_owners_name(
-    services: Services, data_dir: Path, make_user, sample_resume: dict[str, Any]
+    services: Services, data_dir: Path, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
     settings = s3_settings(services, data_dir, f"ok-{uuid.uuid4().hex[:8]}")
     await create_bucket(settings)
@@ -85,7 +90,7 @@ async def test_s3_export_has_a_presigned_link_with_the_owners_name(
 
 
 async def test_storage_outage_is_retried_with_backoff_then_succeeds(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = s3_settings(services, data_dir, f"late-{uuid.uuid4().hex[:8]}")
     headers = await make_user()
@@ -105,7 +110,7 @@ async def test_storage_outage_is_retried_with_backoff_then_succeeds(
 
 
 async def test_permanent_failure_ends_failed_with_a_readable_error(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = s3_settings(
         services, data_dir, f"never-{uuid.uuid4().hex[:8]}", VITAE_JOB_RETRY_DELAY="0.2"
@@ -129,7 +134,7 @@ async def test_permanent_failure_ends_failed_with_a_readable_error(
 
 async def worker_deps(settings: Settings) -> WorkerDeps:
     assert settings.mongodb_url
-    queue = Queue.from_url(settings.redis_url or "", name=settings.queue_name)
+    queue = open_queue(settings)
     return WorkerDeps(
         settings=settings,
         engine=db.open_engine(settings.mongodb_url, settings.mongodb_database),
@@ -141,7 +146,7 @@ async def worker_deps(settings: Settings) -> WorkerDeps:
 
 
 async def test_job_is_idempotent_and_transitions_are_guarded(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Twice"}})
@@ -177,7 +182,7 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
 
 
 async def test_concurrent_transitions_move_an_export_once(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Race"}})
@@ -206,7 +211,7 @@ async def close_deps(deps: WorkerDeps) -> None:
 
 
 async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user, redis
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser, redis: Redis
 ) -> None:
     headers = await make_user()
     lost_pending = await request_export(idle_client, headers, {"basics": {"name": "Lost"}})
@@ -249,7 +254,7 @@ async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
 async def test_queue_outage_answers_503_and_leaves_nothing_pending(
     services: Services,
     data_dir: Path,
-    make_user,
+    make_user: MakeUser,
     per_minute: str,
     detail: str,
     recorded: list[str],
@@ -276,7 +281,7 @@ async def test_queue_outage_answers_503_and_leaves_nothing_pending(
 
 
 async def test_a_dead_workers_job_is_swept_and_retried(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     """A worker that takes a job and dies leaves it active without heartbeats; another
     worker's sweep hands it back to the queue and the export completes on the next attempt."""

@@ -22,6 +22,7 @@ from bson import ObjectId
 
 from support import (
     Headers,
+    MakeUser,
     Receiver,
     Services,
     create_resume,
@@ -134,7 +135,7 @@ async def wait_for_idle_deliveries(settings: Settings) -> None:
 
 
 async def test_endpoints_show_their_secret_once_and_belong_to_their_owner(
-    api: httpx.AsyncClient, make_user, receiver: Receiver
+    api: httpx.AsyncClient, make_user: MakeUser, receiver: Receiver
 ) -> None:
     alice, bob = await make_user(), await make_user()
     created = await add_endpoint(api, alice, receiver.url, description="ci")
@@ -182,7 +183,7 @@ async def test_endpoints_show_their_secret_once_and_belong_to_their_owner(
     ],
 )
 async def test_production_refuses_plain_http_and_private_addresses(
-    client: httpx.AsyncClient, make_user, url: str, reason: str
+    client: httpx.AsyncClient, make_user: MakeUser, url: str, reason: str
 ) -> None:
     headers = await make_user()
     response = await client.post("/api/webhooks", json={"url": url}, headers=headers)
@@ -200,7 +201,7 @@ async def test_production_refuses_plain_http_and_private_addresses(
 
 
 async def test_a_completed_export_is_delivered_signed_with_gets_fields(
-    api: httpx.AsyncClient, hooks_settings: Settings, make_user, receiver: Receiver
+    api: httpx.AsyncClient, hooks_settings: Settings, make_user: MakeUser, receiver: Receiver
 ) -> None:
     headers = await make_user()
     endpoint = await add_endpoint(api, headers, receiver.url)
@@ -234,7 +235,7 @@ async def test_a_completed_export_is_delivered_signed_with_gets_fields(
 
 
 async def test_callback_url_is_signed_with_the_callback_secret_shown_once(
-    api: httpx.AsyncClient, make_user, receiver: Receiver
+    api: httpx.AsyncClient, make_user: MakeUser, receiver: Receiver
 ) -> None:
     headers = await make_user()
     first = await export_of(api, headers, callbackUrl=receiver.url + "?export=1")
@@ -257,7 +258,7 @@ async def test_callback_url_is_signed_with_the_callback_secret_shown_once(
 
 
 async def test_5xx_and_429_are_retried_with_the_same_event_until_success(
-    api: httpx.AsyncClient, make_user, receiver: Receiver
+    api: httpx.AsyncClient, make_user: MakeUser, receiver: Receiver
 ) -> None:
     receiver.answers = [500, 429, 503]
     headers = await make_user()
@@ -274,7 +275,7 @@ async def test_5xx_and_429_are_retried_with_the_same_event_until_success(
 
 
 async def test_retries_stop_after_the_last_attempt_and_4xx_is_final(
-    api: httpx.AsyncClient, hooks_settings: Settings, make_user, receiver: Receiver
+    api: httpx.AsyncClient, hooks_settings: Settings, make_user: MakeUser, receiver: Receiver
 ) -> None:
     receiver.answers = [502] * 4 + [410]
     headers = await make_user()
@@ -299,7 +300,7 @@ async def test_retries_stop_after_the_last_attempt_and_4xx_is_final(
 
 
 async def test_a_timeout_is_retried_and_recorded(
-    api: httpx.AsyncClient, make_user, receiver: Receiver
+    api: httpx.AsyncClient, make_user: MakeUser, receiver: Receiver
 ) -> None:
     receiver.delay = 1.5
     headers = await make_user()
@@ -315,7 +316,7 @@ async def test_a_timeout_is_retried_and_recorded(
 
 
 async def test_a_hanging_receiver_holds_back_neither_renders_nor_other_receivers(
-    api: httpx.AsyncClient, make_user
+    api: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     with running_receiver() as stuck, running_receiver() as healthy:
         stuck.hold.clear()
@@ -337,7 +338,7 @@ async def test_a_hanging_receiver_holds_back_neither_renders_nor_other_receivers
 
 
 async def test_each_export_sends_exactly_one_terminal_event_matching_its_final_state(
-    api: httpx.AsyncClient, hooks_settings: Settings, make_user, receiver: Receiver
+    api: httpx.AsyncClient, hooks_settings: Settings, make_user: MakeUser, receiver: Receiver
 ) -> None:
     headers = await make_user()
     await add_endpoint(api, headers, receiver.url)
@@ -359,7 +360,7 @@ async def test_each_export_sends_exactly_one_terminal_event_matching_its_final_s
 
 
 async def test_a_failed_export_sends_export_failed(
-    services: Services, data_dir: Path, make_user, receiver: Receiver
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
 ) -> None:
     settings = hook_settings(
         services,
@@ -383,7 +384,7 @@ async def test_a_failed_export_sends_export_failed(
 
 
 async def test_cancellation_is_delivered_by_the_delivery_worker_alone(
-    services: Services, data_dir: Path, make_user, receiver: Receiver
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
 ) -> None:
     settings = hook_settings(services, data_dir, f"hooks-idle-{uuid.uuid4().hex[:6]}")
     headers = await make_user()
@@ -402,7 +403,7 @@ async def test_cancellation_is_delivered_by_the_delivery_worker_alone(
 
 
 async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
-    services: Services, data_dir: Path, make_user, receiver: Receiver
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
 ) -> None:
     settings = hook_settings(services, data_dir, f"hooks-crash-{uuid.uuid4().hex[:6]}")
     headers = await make_user()
@@ -436,7 +437,7 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
 
 
 async def test_two_runs_of_one_attempt_record_it_once(
-    services: Services, data_dir: Path, make_user, receiver: Receiver
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
 ) -> None:
     settings = hook_settings(services, data_dir, f"hooks-twice-{uuid.uuid4().hex[:6]}")
     receiver.answers = [500, 500]
