@@ -1,6 +1,7 @@
 # ruff: noqa: INP001  (a helper of bench/pipeline.py, not a package)
-"""Shared pieces of the pipeline benchmark: the sample résumé, statistics, CPU readings from
-``/proc`` and the registry of child processes that every exit path stops.
+"""Shared pieces of the benchmarks (bench/pipeline.py and bench/sse.py): the sample résumé,
+statistics, CPU readings from ``/proc`` and the registry of child processes that every exit
+path stops.
 """
 
 from __future__ import annotations
@@ -241,6 +242,30 @@ class Child:
         text = self.log.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def log_problems(self) -> list[str]:
+        """Lines of its log that report an error."""
+        if self.log is None or not self.log.exists():
+            return []
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        marks = (" ERROR ", "Traceback", '"level": "error"', '"status": 5')
+        return [line for line in text.splitlines() if any(mark in line for mark in marks)]
+
+
+def spawn(name: str, command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Child:
+    """Start a command in its own session (a terminal's Ctrl-C reaches only the benchmark,
+    which stops its children in order), its output into a log file.
+    """
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603  (our own command line)
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Child(name, process, log)
+
 
 class Children:
     """Every process the benchmark started, stopped newest first (API and workers before the
@@ -258,19 +283,8 @@ class Children:
     def spawn(
         self, name: str, command: list[str], *, env: dict[str, str], cwd: Path, log: Path
     ) -> Child:
-        """Start a command in its own session (a terminal's Ctrl-C reaches only the benchmark,
-        which stops its children in order), its output into a log file.
-        """
-        with log.open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603  (our own command line)
-                command,
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.add(Child(name, process, log))
+        """Start a command (see ``spawn``) and remember it."""
+        return self.add(spawn(name, command, env=env, cwd=cwd, log=log))
 
     def stop(self, child: Child) -> None:
         """Stop one child and forget it."""
