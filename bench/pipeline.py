@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 from pipeline_common import (
     ROOT,
     BenchError,
-    Children,
     load_average,
     say,
     stop_on_signals,
@@ -56,6 +55,7 @@ from pipeline_report import (
     write_block,
 )
 from pipeline_stack import StackConfig
+from processes import Children
 
 if TYPE_CHECKING:
     from pipeline_load import ConfigResult

@@ -21,7 +21,7 @@ from pipeline_stack import Stack, StackConfig, start_stack
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pipeline_common import Children
+    from processes import Children
 
 OVERLOAD = 1.3
 REFINE = 1.15

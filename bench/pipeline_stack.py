@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline_common import BenchError, Child, Children, wait_for_text
+from pipeline_common import BenchError
+from processes import VITAE, Child, Children, wait_for_text
 
 from vitae.cli import create_user
 from vitae.embedded import free_port, start_mongo, start_redis, wait_for_port
@@ -187,8 +188,7 @@ def start_stack(
             PREFIX + "S3_ACCESS_KEY_ID": S3_KEY,
             PREFIX + "S3_SECRET_ACCESS_KEY": S3_KEY,
         }
-    vitae = [sys.executable, "-m", "vitae"]
-    api = children.spawn("api", [*vitae, "api"], env=env, cwd=workdir, log=workdir / "api.log")
+    api = children.spawn("api", [*VITAE, "api"], env=env, cwd=workdir, log=workdir / "api.log")
     _wait_for_port(api, port)
     wait_for_text(api, "API ready", READY_TIMEOUT)
     _, token = asyncio.run(
@@ -197,7 +197,7 @@ def start_stack(
     workers = [
         children.spawn(
             f"worker-{i + 1}",
-            [*vitae, "worker"],
+            [*VITAE, "worker"],
             env=env,
             cwd=workdir,
             log=workdir / f"worker-{i + 1}.log",

@@ -47,14 +47,12 @@ import msgspec
 from pipeline_common import (
     SAMPLE,
     BenchError,
-    Child,
     cpu_seconds,
     machine_busy_seconds,
     percentile,
     say,
-    spawn,
-    wait_for_text,
 )
+from processes import Child, spawn_vitae, wait_for_text
 from redis.asyncio import Redis
 
 from vitae.cli import create_user
@@ -150,14 +148,6 @@ def summary(values: list[float]) -> str:
 
 
 # -- child processes ---------------------------------------------------------------------------
-
-
-def spawn_vitae(role: str, env: dict[str, str], workdir: Path) -> Child:
-    """``python -m vitae <role>``, logging to a file in the work directory (whose cwd means
-    no .env or dev state file of the checkout is read).
-    """
-    command = [sys.executable, "-m", "vitae", role]
-    return spawn(role, command, env=env, cwd=workdir, log=workdir / f"{role}.log")
 
 
 # -- the publish clock -------------------------------------------------------------------------
@@ -446,7 +436,7 @@ class Bench:
         self.env = self._environment(store.url)
         self.clock = PublishClock(self.redis_url)
         self._keep(self.clock.child)
-        self.api = self._keep(spawn_vitae("api", self.env, workdir))
+        self.api = self._keep(spawn_vitae("api", ["api"], env=self.env, cwd=workdir, logs=workdir))
         try:
             wait_for_port(self.port, self.api.process, timeout=60)
         except (RuntimeError, TimeoutError) as error:
@@ -486,7 +476,9 @@ class Bench:
 
     async def start_worker(self) -> None:
         """Start ``vitae worker`` and wait until it says it is ready."""
-        self.worker = self._keep(spawn_vitae("worker", self.env, self.workdir))
+        self.worker = self._keep(
+            spawn_vitae("worker", ["worker"], env=self.env, cwd=self.workdir, logs=self.workdir)
+        )
         self.meter.pids["worker"] = self.worker.pid
         await asyncio.to_thread(wait_for_text, self.worker, "worker ready", 60)
 

@@ -8,9 +8,7 @@ import asyncio
 import dataclasses
 import inspect
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from processes import VITAE, Child, spawn_vitae, wait_for_text
 from saq import Worker
 
 from vitae.app import create_app
@@ -216,70 +215,13 @@ async def wait_for_subscribers(redis_url: str, channel: str, count: int = 1) -> 
         await redis.aclose()
 
 
-# -- ``vitae`` as real processes ---------------------------------------------------------------
-
-VITAE = [sys.executable, "-m", "vitae"]
-STOP_TIMEOUT = 40.0
+# -- ``vitae`` as real processes (the harness itself is bench/processes.py) -----------------
 
 
 def bare_environ(**extra: str) -> dict[str, str]:
     """The test's environment without any ``VITAE_*`` variable, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The end of a process's log, for assertion messages."""
-    if not path.exists():
-        return "<no log>"
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
-@dataclasses.dataclass
-class Proc:
-    """A child process whose output goes to a log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(
-        self,
-        signum: signal.Signals = signal.SIGTERM,
-        *,
-        group: bool = False,
-        timeout: float = STOP_TIMEOUT,
-    ) -> int:
-        """Send ``signum`` (to its whole process group, as Ctrl-C in a terminal does, with
-        ``group``) and wait; a process that lingers is killed, and the test fails.
-        """
-        if self.process.poll() is None:
-            if group:
-                os.killpg(self.process.pid, signum)
-            else:
-                self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"{self.name} ignored {signum.name} for {timeout} s:\n{tail(self.log)}")
-        return self.process.returncode
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    """Start ``vitae ARGS`` in a process group of its own, its output in ``logs/NAME.log``."""
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603  (our own command line)
-            [*VITAE, *args],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, away from pytest's terminal
-        )
-    return Proc(name, process, log)
 
 
 def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
@@ -302,15 +244,6 @@ def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) ->
     return token
 
 
-def wait_for_log(proc: Proc, text: str, timeout: float = 30.0) -> None:
-    """Poll the process's log until ``text`` appears; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
-    while text not in proc.log.read_text(encoding="utf-8", errors="replace"):
-        assert proc.process.poll() is None, f"{proc.name} exited:\n{tail(proc.log)}"
-        assert time.monotonic() < deadline, f"{proc.name} never logged {text!r}:\n{tail(proc.log)}"
-        time.sleep(0.05)  # a sync poll with a deadline, for sync fixtures
-
-
 def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, str]:
     """``VITAE_*`` pointing at the session's servers, with this module's database and queue."""
     return bare_environ(
@@ -328,21 +261,21 @@ def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, 
     )
 
 
-def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Child:
     """``vitae api``, once its port accepts connections."""
-    api = spawn("api", ["api"], env, cwd, logs)
+    api = spawn_vitae("api", ["api"], env=env, cwd=cwd, logs=logs)
     try:
         wait_for_port(int(env["VITAE_PORT"]), api.process, timeout=30)
     except (RuntimeError, TimeoutError) as error:
         api.stop()
-        pytest.fail(f"vitae api did not start: {error}\n{tail(api.log)}")
+        pytest.fail(f"vitae api did not start: {error}\n{api.tail()}")
     return api
 
 
-def start_worker(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
+def start_worker(env: dict[str, str], cwd: Path, logs: Path) -> Child:
     """``vitae worker``, once it logs that it is ready."""
-    worker = spawn("worker", ["worker"], env, cwd, logs)
-    wait_for_log(worker, "worker ready")
+    worker = spawn_vitae("worker", ["worker"], env=env, cwd=cwd, logs=logs)
+    wait_for_text(worker, "worker ready")
     return worker
 
 

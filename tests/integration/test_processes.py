@@ -18,24 +18,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from processes import STOP_TIMEOUT, VITAE, Child, descendants, spawn_vitae, wait_for_text
 from pypdf import PdfReader
 
 from support import (
-    STOP_TIMEOUT,
-    VITAE,
-    Proc,
     Services,
     bare_environ,
     create_resume,
     create_user_token,
     running_receiver,
     service_environ,
-    spawn,
     start_api,
     start_worker,
-    tail,
     wait_for_export,
-    wait_for_log,
 )
 from vitae.embedded import free_port, wait_for_port
 from vitae.settings import read_env_file
@@ -54,24 +49,6 @@ def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None, url
     return port
-
-
-def descendants(pid: int) -> set[int]:
-    """The ids of every live process below ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -124,7 +101,7 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
     cwd.mkdir()
     port = free_port()
     env = service_environ(services, tmp_path, port)
-    procs: list[Proc] = []
+    procs: list[Child] = []
     try:
         procs.append(start_worker(env, cwd, tmp_path))
         procs.append(start_api(env, cwd, tmp_path))
@@ -134,7 +111,7 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
             proc.stop()  # SIGTERM; fails the test if it had to kill
     # Both shut down in good order on SIGTERM (their exit status: see the test below).
     for proc in procs:
-        assert SHUTDOWN_LOG[proc.name] in proc.log.read_text(encoding="utf-8"), tail(proc.log)
+        assert SHUTDOWN_LOG[proc.name] in proc.text(), proc.tail()
     assert not accepts_connections(port)
 
 
@@ -168,10 +145,10 @@ def test_sigterm_is_a_graceful_shutdown_with_status_0(
     env = service_environ(services, tmp_path, free_port())
     proc = start_api(env, cwd, tmp_path) if role == "api" else start_worker(env, cwd, tmp_path)
     code = proc.stop(signal.SIGTERM)
-    log = proc.log.read_text(encoding="utf-8")
+    log = proc.text()
     assert SHUTDOWN_LOG[role] in log, log
     assert "Traceback" not in log, log
-    assert code == 0, tail(proc.log)
+    assert code == 0, proc.tail()
 
 
 @pytest.mark.parametrize("command", ["api", "worker"])
@@ -204,11 +181,11 @@ def dev_environ(data_dir: Path, port: int) -> dict[str, str]:
 class Dev:
     """A running ``vitae dev`` and what it started."""
 
-    proc: Proc
+    proc: Child
     port: int
     redis_port: int
     mongo_port: int
-    children: set[int]
+    children: list[int]
 
     @property
     def base_url(self) -> str:
@@ -217,18 +194,18 @@ class Dev:
 
 def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
     port = free_port()
-    proc = spawn(name, ["dev"], dev_environ(data_dir, port), cwd, logs)
+    proc = spawn_vitae(name, ["dev"], env=dev_environ(data_dir, port), cwd=cwd, logs=logs)
     try:
         wait_for_port(port, proc.process, timeout=45)
-        wait_for_log(proc, "Vitae is up")
+        wait_for_text(proc, "Vitae is up")
     except (RuntimeError, TimeoutError) as error:
         proc.stop(signal.SIGINT)
-        pytest.fail(f"vitae dev did not start: {error}\n{tail(proc.log)}")
+        pytest.fail(f"vitae dev did not start: {error}\n{proc.tail()}")
     # The state file that commands run from the checkout read to reach this instance.
     state = read_env_file(data_dir / "dev.env")
     redis_port = port_of(state["VITAE_REDIS_URL"])
     mongo_port = port_of(state["VITAE_MONGODB_URL"])
-    log = proc.log.read_text(encoding="utf-8")
+    log = proc.text()
     assert "started embedded Valkey" in log, log
     assert "started embedded MongoDB-wire store" in log, log
     assert accepts_connections(redis_port)
@@ -241,10 +218,10 @@ def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
 def stop_dev(dev: Dev, data_dir: Path, *, group: bool) -> None:
     """Interrupt ``vitae dev``: it exits 0 in time and leaves nothing running behind."""
     code = dev.proc.stop(signal.SIGINT, group=group, timeout=STOP_TIMEOUT)
-    assert code == 0, tail(dev.proc.log)
+    assert code == 0, dev.proc.tail()
     for name, port in (("valkey", dev.redis_port), ("mongo", dev.mongo_port), ("api", dev.port)):
         assert not accepts_connections(port), f"{name} still listens on {port}"
-    assert not [pid for pid in dev.children if alive(pid)], tail(dev.proc.log)
+    assert not [pid for pid in dev.children if alive(pid)], dev.proc.tail()
     assert not (data_dir / "dev.env").exists()
 
 
@@ -294,7 +271,7 @@ async def test_two_api_replicas_share_live_events(services: Services, tmp_path: 
     cwd.mkdir()
     ports = [free_port(), free_port()]
     envs = [service_environ(services, tmp_path, port) for port in ports]
-    procs: list[Proc] = []
+    procs: list[Child] = []
     try:
         procs.append(start_worker(envs[0], cwd, tmp_path))
         for index, env in enumerate(envs):
