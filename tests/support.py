@@ -261,6 +261,17 @@ def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, 
     )
 
 
+def process_environ(
+    services: Services, tmp_path: Path, **extra: str
+) -> tuple[dict[str, str], Path, int]:
+    """For ``vitae`` processes of one test: ``service_environ`` plus ``extra``, an empty
+    working directory (no ``.env`` of the checkout is read) and the API's free port."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    port = free_port()
+    return {**service_environ(services, tmp_path, port), **extra}, cwd, port
+
+
 def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Child:
     """``vitae api``, once its port accepts connections."""
     api = spawn_vitae("api", ["api"], env=env, cwd=cwd, logs=logs)

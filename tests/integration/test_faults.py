@@ -19,9 +19,9 @@ from support import (
     create_resume,
     create_user_token,
     make_settings,
+    process_environ,
     running_api,
     running_worker,
-    service_environ,
     sse_events,
     start_api,
     start_worker,
@@ -49,17 +49,13 @@ def long_resume(entries: int = 1500) -> dict[str, Any]:
 async def test_killed_worker_mid_render_completes_exactly_once(
     services: Services, tmp_path: Path
 ) -> None:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    from vitae.embedded import free_port  # noqa: PLC0415
-
-    port = free_port()
-    env = {
-        **service_environ(services, tmp_path, port),
-        "VITAE_QUEUE_NAME": "faults",
-        "VITAE_JOB_HEARTBEAT": "1",
-        "VITAE_SWEEP_INTERVAL": "1",
-    }
+    env, cwd, port = process_environ(
+        services,
+        tmp_path,
+        VITAE_QUEUE_NAME="faults",
+        VITAE_JOB_HEARTBEAT="1",
+        VITAE_SWEEP_INTERVAL="1",
+    )
     first = start_worker(env, cwd, tmp_path)
     api = start_api(env, cwd, tmp_path)
     second = None
@@ -191,12 +187,7 @@ async def test_mongodb_restart_mid_flight(
 
 async def test_sigterm_lets_a_running_render_finish(services: Services, tmp_path: Path) -> None:
     """A worker asked to stop finishes the job in hand (within its grace period), then exits 0."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    from vitae.embedded import free_port  # noqa: PLC0415
-
-    port = free_port()
-    env = {**service_environ(services, tmp_path, port), "VITAE_QUEUE_NAME": "graceful"}
+    env, cwd, port = process_environ(services, tmp_path, VITAE_QUEUE_NAME="graceful")
     worker = start_worker(env, cwd, tmp_path)
     api = start_api(env, cwd, tmp_path)
     try:

@@ -19,8 +19,8 @@ from support import (
     create_user_token,
     env_for,
     make_settings,
+    process_environ,
     running_api,
-    service_environ,
     start_api,
     start_worker,
     wait_for_export,
@@ -89,14 +89,10 @@ async def test_metrics_of_the_api_and_of_a_worker_process(
 ) -> None:
     """Each process serves the metrics it makes: the API its requests, a ``vitae worker``
     process its jobs, on its own port (``VITAE_WORKER_METRICS_PORT``)."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    port, metrics_port = free_port(), free_port()
-    env = {
-        **service_environ(services, tmp_path, port),
-        "VITAE_QUEUE_NAME": "metered",
-        "VITAE_WORKER_METRICS_PORT": str(metrics_port),
-    }
+    metrics_port = free_port()
+    env, cwd, port = process_environ(
+        services, tmp_path, VITAE_QUEUE_NAME="metered", VITAE_WORKER_METRICS_PORT=str(metrics_port)
+    )
     worker = start_worker(env, cwd, tmp_path)  # ready once its startup hook (and server) ran
     api = start_api(env, cwd, tmp_path)
     try:

@@ -14,12 +14,11 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from support import (
     Services,
     create_user_token,
-    service_environ,
+    process_environ,
     start_api,
     start_worker,
     wait_until,
 )
-from vitae.embedded import free_port
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -27,15 +26,13 @@ BURST = 1000
 
 
 async def test_a_burst_of_exports_to_two_workers(services: Services, tmp_path: Path) -> None:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    port = free_port()
-    env = {
-        **service_environ(services, tmp_path, port),
-        "VITAE_QUEUE_NAME": "burst",
-        "VITAE_EXPORTS_PER_MINUTE": "0",
-        "VITAE_LOG_FORMAT": "json",
-    }
+    env, cwd, port = process_environ(
+        services,
+        tmp_path,
+        VITAE_QUEUE_NAME="burst",
+        VITAE_EXPORTS_PER_MINUTE="0",
+        VITAE_LOG_FORMAT="json",
+    )
     procs = []
     for index in range(2):
         logs = tmp_path / f"worker-{index}"
