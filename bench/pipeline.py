@@ -2,7 +2,7 @@
 """The export pipeline against its physical limit and its peers (issue 5), in one run.
 
     uv run python bench/pipeline.py [--quick] [--no-s3] [--no-chromium] [--no-knobs]
-    uv run python bench/pipeline.py --profile      # py-spy under load, written to the doc
+                                    [--count-store]
 
 1. The limit: the sample résumé compiled by Typst in this process (``render_pdf``, one
    compiler per thread) on 1 and N threads, the same input again and again and a distinct
@@ -15,6 +15,10 @@
    latency from the scheduled POST to the ``completed`` event of the export's SSE stream;
    CPU per export of every process from ``/proc/<pid>/stat``.
 4. Knobs: worker concurrency and render threads of one worker, at saturation and half load.
+
+Valkey's commands per export are always counted (``INFO commandstats``); ``--count-store``
+also counts the store's, through a small proxy in front of it (one more hop, so its latency
+figures are not comparable with a run without it).
 
 Figures are printed and written, with a plot, between markers in docs/benchmarks.md (the
 prose around them is kept). Everything runs on loopback in a temporary directory; every
@@ -29,7 +33,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +41,6 @@ from typing import TYPE_CHECKING
 from pipeline_common import (
     ROOT,
     BenchError,
-    Children,
     load_average,
     say,
     stop_on_signals,
@@ -47,13 +50,12 @@ from pipeline_limit import measure_typst
 from pipeline_report import (
     Report,
     plot_latency,
-    profile_markdown,
     relative,
     results_markdown,
-    whatif_markdown,
     write_block,
 )
 from pipeline_stack import StackConfig
+from processes import Children
 
 if TYPE_CHECKING:
     from pipeline_load import ConfigResult
@@ -107,16 +109,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-knobs", action="store_true", help="skip the tuning-knob runs")
     parser.add_argument("--threads", type=int, default=2, help="N of the limit (default 2)")
     parser.add_argument(
-        "--profile", action="store_true", help="profile the API, a worker and the store instead"
-    )
-    parser.add_argument(
-        "--whatif", action="store_true", help="measure the proposed changes as runtime patches"
-    )
-    parser.add_argument(
-        "--profile-dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "vitae-profile",
-        help="where py-spy's raw stacks go",
+        "--count-store",
+        action="store_true",
+        help="count the store's commands per export through a proxy (adds a hop)",
     )
     parser.add_argument("--doc", type=Path, default=DOC, help="the Markdown file to update")
     parser.add_argument("--plot", type=Path, default=PLOT, help="the PNG plot to write")
@@ -174,24 +169,31 @@ def run_e2e(
     if not args.no_s3:
         configs.append(StackConfig(2, "s3"))
     for index, config in enumerate(configs):
-        result = _attempt(report, config, children, workdir / f"e2e-{index}", durations.plan)
+        result = _attempt(report, config, children, workdir / f"e2e-{index}", durations.plan, args)
         if result is not None:
             report.configs.append(result)
     if args.no_knobs or args.quick:
         return
     say("tuning knobs …")
     for index, config in enumerate(KNOBS):
-        result = _attempt(report, config, children, workdir / f"knob-{index}", durations.knobs)
+        result = _attempt(
+            report, config, children, workdir / f"knob-{index}", durations.knobs, args
+        )
         if result is not None:
             report.knobs.append(result)
 
 
 def _attempt(
-    report: Report, config: StackConfig, children: Children, workdir: Path, plan: Plan
+    report: Report,
+    config: StackConfig,
+    children: Children,
+    workdir: Path,
+    plan: Plan,
+    args: argparse.Namespace,
 ) -> ConfigResult | None:
     """One configuration; a failure is noted in the report and the run goes on."""
     try:
-        return run_config(config, children, workdir, plan)
+        return run_config(config, children, workdir, plan, count_store=args.count_store)
     except BenchError as error:
         say(f"    {config.label} failed: {error}")
         report.notes.append(f"{config.label} failed: {str(error).splitlines()[0]}")
@@ -222,71 +224,6 @@ def measure(args: argparse.Namespace, children: Children, workdir: Path) -> int:
     return 0
 
 
-def profile(args: argparse.Namespace, children: Children, workdir: Path) -> int:
-    """py-spy on the API, a worker and the store under load; the profile section of the doc."""
-    from pipeline_profile import run_profile  # noqa: PLC0415
-    from pipeline_storecost import measure_store  # noqa: PLC0415
-    from pymongo.errors import PyMongoError  # noqa: PLC0415
-
-    durations = QUICK if args.quick else FULL
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    result = run_profile(children, workdir / "profile", durations.plan, args.profile_dir)
-    say("  the store's CPU per command against the size of exports …")
-    try:
-        store = measure_store()
-    except (PyMongoError, RuntimeError, TimeoutError) as error:
-        say(f"    the store measurement failed: {error}")
-        store = []
-    command = command_line()
-    markdown = profile_markdown(result, command, started, store)
-    say()
-    say(markdown)
-    if not args.no_write:
-        write_block(args.doc, "profile", markdown)
-        say(f"\nwrote the profile into {relative(args.doc)}")
-    return 0
-
-
-def whatif(args: argparse.Namespace, children: Children, workdir: Path) -> int:
-    """The proposed changes one by one, then together, against the baseline at one load."""
-    from pipeline_e2e import run_fixed  # noqa: PLC0415
-    from pipeline_whatif import PATCHES  # noqa: PLC0415
-
-    durations = QUICK if args.quick else FULL
-    plan = replace(durations.plan, duration=durations.plan.duration * 1.5)
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    say("what-if: the proposed changes as patches, one worker, local storage …")
-    configs = [StackConfig(1, "local", patches=p) for p in [(), *[(n,) for n in PATCHES]]]
-    configs.append(StackConfig(1, "local", patches=tuple(PATCHES)))
-    baseline = run_fixed(configs[0], children, workdir / "w0", plan, None, saturate=True)
-    rate = baseline.phases[0].rate
-    runs: dict[StackConfig, list[ConfigResult]] = {configs[0]: [baseline]}
-    # A second pass in the reverse order; each variant keeps its less disturbed run.
-    order = configs[1:] + configs[::-1]
-    for index, config in enumerate(order, start=1):
-        first = config not in runs
-        result = run_fixed(
-            config, children, workdir / f"w{index}", plan, rate,
-            saturate=first and config is configs[-1],
-        )  # fmt: skip
-        runs.setdefault(config, []).append(result)
-    results = [sorted(runs[c], key=_disturbance) for c in configs]
-    command = command_line()
-    markdown = whatif_markdown(results, command, started)
-    say()
-    say(markdown)
-    if not args.no_write:
-        write_block(args.doc, "whatif", markdown)
-        say(f"\nwrote the what-if results into {relative(args.doc)}")
-    return 0
-
-
-def _disturbance(result: ConfigResult) -> float:
-    """Cores kept busy by other processes during the result's measured phase."""
-    phase = result.phases[0]
-    return phase.cpu.get("other", 0.0) / max(phase.cpu.get("wall", 1.0), 1e-9)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run, report, and stop every process whatever happens."""
     args = parse_args(argv)
@@ -296,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="vitae-pipeline-") as tmp:
             try:
-                run = profile if args.profile else whatif if args.whatif else measure
-                return run(args, children, Path(tmp))
+                return measure(args, children, Path(tmp))
             finally:
                 children.stop_all()
     except KeyboardInterrupt as stop:

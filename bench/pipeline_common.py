@@ -1,27 +1,23 @@
 # ruff: noqa: INP001  (a helper of bench/pipeline.py, not a package)
-"""Shared pieces of the pipeline benchmark: the sample résumé, statistics, CPU readings from
-``/proc`` and the registry of child processes that every exit path stops.
+"""Shared pieces of the benchmarks (bench/pipeline.py and bench/sse.py): the sample résumé,
+statistics, CPU readings from ``/proc`` and stopping on signals; child processes are in
+bench/processes.py, the harness shared with the process tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vitae.embedded import stop_process
-
-if TYPE_CHECKING:
-    from vitae.embedded import Server
+from processes import ProcessError, descendants
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
@@ -32,8 +28,8 @@ QUIET_CORES = 0.25
 QUIET_WAIT = 8.0  # seconds a measurement may wait for other processes to calm down
 
 
-class BenchError(Exception):
-    """The benchmark could not run to its end."""
+# The benchmark cannot run to its end: a child that failed to start or stop is one such case.
+BenchError = ProcessError
 
 
 def say(text: str = "") -> None:
@@ -108,25 +104,6 @@ def machine_busy_seconds() -> float:
     first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (children, grandchildren …)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text(encoding="ascii")
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -204,101 +181,6 @@ class CpuMeter:
         return spent
 
 
-# -- child processes ---------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A process the benchmark started; SIGTERM on stop, then SIGKILL if it lingers."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path | None = None
-    port: int = 0
-
-    @classmethod
-    def of_server(cls, server: Server) -> Child:
-        """An embedded server of ``vitae.embedded`` (Valkey, mongoeco) as a child."""
-        return cls(server.name, server.process, port=server.port)
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
-
-    def alive(self) -> bool:
-        """Whether it still runs."""
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop the process and reap it."""
-        stop_process(self.process, timeout)
-
-    def tail(self, lines: int = 25) -> str:
-        """The end of its log, for error messages."""
-        if self.log is None or not self.log.exists():
-            return ""
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class Children:
-    """Every process the benchmark started, stopped newest first (API and workers before the
-    servers they use) by ``stop_all``, which every exit path of the benchmark reaches.
-    """
-
-    def __init__(self) -> None:
-        self._children: list[Child] = []
-
-    def add(self, child: Child) -> Child:
-        """Remember a child to stop."""
-        self._children.append(child)
-        return child
-
-    def spawn(
-        self, name: str, command: list[str], *, env: dict[str, str], cwd: Path, log: Path
-    ) -> Child:
-        """Start a command in its own session (a terminal's Ctrl-C reaches only the benchmark,
-        which stops its children in order), its output into a log file.
-        """
-        with log.open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603  (our own command line)
-                command,
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.add(Child(name, process, log))
-
-    def stop(self, child: Child) -> None:
-        """Stop one child and forget it."""
-        child.stop()
-        if child in self._children:
-            self._children.remove(child)
-
-    def stop_all(self) -> None:
-        """Stop every child still known, newest first; then any process still running below
-        this one (e.g. a server whose start failed before it was registered).
-        """
-        while self._children:
-            child = self._children.pop()
-            with contextlib.suppress(Exception):  # keep stopping the others
-                child.stop()
-        stray = descendants(os.getpid())
-        for pid in stray:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5.0
-        while stray and time.monotonic() < deadline:
-            time.sleep(0.1)
-            stray = [pid for pid in stray if Path(f"/proc/{pid}").exists()]
-        for pid in stray:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
 def stop_on_signals() -> None:
     """SIGTERM, SIGHUP and the time limit (SIGALRM) end the benchmark like Ctrl-C: through
     its ``finally`` blocks.
@@ -313,18 +195,3 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     signal.signal(signal.SIGALRM, interrupt)
-
-
-def wait_for_text(child: Child, text: str, timeout: float) -> None:
-    """Block until the child's log contains ``text``; fail early if the child exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise BenchError(
-                f"{child.name} exited with {child.process.returncode}:\n{child.tail()}"
-            )
-        log = child.log
-        if log is not None and log.exists() and text in log.read_text("utf-8", "replace"):
-            return
-        time.sleep(0.05)
-    raise BenchError(f"{child.name} did not log {text!r} within {timeout} s:\n{child.tail()}")

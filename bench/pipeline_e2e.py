@@ -21,7 +21,7 @@ from pipeline_stack import Stack, StackConfig, start_stack
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pipeline_common import Children
+    from processes import Children
 
 OVERLOAD = 1.3
 REFINE = 1.15
@@ -46,66 +46,19 @@ def phase_name(fraction: float) -> str:
     return f"{round(fraction * 100)}%"
 
 
-def run_config(config: StackConfig, children: Children, workdir: Path, plan: Plan) -> ConfigResult:
-    """Start one configuration, measure it, and stop every process it started."""
+def run_config(
+    config: StackConfig, children: Children, workdir: Path, plan: Plan, *, count_store: bool
+) -> ConfigResult:
+    """Start one configuration, measure it, and stop every process it started; with
+    ``count_store``, the store's commands are counted by a proxy in front of it.
+    """
     say(f"  starting {config.label} …")
-    stack = start_stack(config, children, workdir)
+    stack = start_stack(config, children, workdir, count_mongo=count_store)
     try:
         return run(_measure(stack, plan))
     finally:
         stack.close()
         children.stop_all()
-
-
-def run_fixed(
-    config: StackConfig,
-    children: Children,
-    workdir: Path,
-    plan: Plan,
-    rate: float | None,
-    *,
-    saturate: bool,
-) -> ConfigResult:
-    """One configuration at a fixed offered load (``FIXED_SHARE`` of the probed capacity if
-    ``rate`` is None), and its saturation throughput if asked: the what-if comparisons.
-    """
-    say(f"  starting {config.label} …")
-    stack = start_stack(config, children, workdir)
-    try:
-        return run(_fixed(stack, plan, rate, saturate=saturate))
-    finally:
-        stack.close()
-        children.stop_all()
-
-
-async def _fixed(stack: Stack, plan: Plan, rate: float | None, *, saturate: bool) -> ConfigResult:
-    client = Client(stack.port, stack.token)
-    try:
-        resumes = await create_resumes(client, plan.pool)
-        await open_loop(stack, client, resumes, name="warm-up", rate=10.0, count=plan.warmup)
-        if rate is None:
-            probe = await open_loop(
-                stack, client, resumes, name="probe", rate=PROBE_RATE, count=plan.probe
-            )
-            rate = FIXED_SHARE * max(probe.throughput, 1.0)
-        phase = await open_loop(
-            stack, client, resumes, name="fixed", rate=rate,
-            count=round(rate * plan.duration), meter=CpuMeter(stack.pids(), stack.counters),
-        )  # fmt: skip
-        result = ConfigResult(stack.config.label, float("nan"), [phase])
-        vitae = phase.cpu_ms_per_export("api", "worker-1")
-        say(
-            f"    {rate:.1f}/s: Vitae CPU {vitae:.1f} ms/export, "
-            f"p50 {phase.latency.p50:.1f} ms, p95 {phase.latency.p95:.1f} ms"
-        )
-        if saturate:
-            saturation, result.notes = await _saturate(stack, client, resumes, plan, rate * 2)
-            result.saturation = saturation.throughput
-            result.phases.append(saturation)
-            say(f"    saturation {result.saturation:.1f} exports/s")
-        return result
-    finally:
-        client.close()
 
 
 def _backlogged(phase: Phase, at: float) -> bool:

@@ -1,5 +1,5 @@
-# ruff: noqa: INP001  (a script run by bench/pipeline.py --profile, not a package)
-"""A counting TCP proxy in front of the MongoDB-wire store, for the profile run: it forwards
+# ruff: noqa: INP001  (a script run by bench/pipeline.py --count-store, not a package)
+"""A counting TCP proxy in front of the MongoDB-wire store, for `--count-store`: it forwards
 bytes both ways unchanged and counts the commands that clients send, by name.
 
     python bench/pipeline_mongoproxy.py LISTEN_PORT TARGET_PORT COUNTS_FILE

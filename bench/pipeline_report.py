@@ -20,8 +20,6 @@ from pipeline_common import MS, ROOT
 if TYPE_CHECKING:
     from pipeline_limit import EngineResult
     from pipeline_load import ConfigResult, Phase
-    from pipeline_profile import ProcessProfile, ProfileResult
-    from pipeline_storecost import StoreCost
 
 NFR_P95_MS = 10_000.0
 TARGET_P95_MS = 100.0
@@ -29,7 +27,6 @@ TARGET_CPU_RATIO = 3.0
 HALF = "50%"
 VITAE = ("api", "worker-1", "worker-2", "worker-3", "worker-4")
 WORKERS = VITAE[1:]
-TOP = 14  # rows of each ranked profile table
 
 
 @dataclass
@@ -172,6 +169,7 @@ def _vitae(phase: Phase) -> float:
 def cpu_table(report: Report) -> str:
     """CPU milliseconds per completed export, by process, from /proc/<pid>/stat."""
     rows = []
+    counted_store = any(k.startswith("mongo:") for _, p in _phases(report) for k in p.counts)
     for config, phase in _phases(report):
         other = phase.cpu.get("other", 0.0) / max(phase.cpu.get("wall", 1.0), 1e-9)
         rows.append(
@@ -186,13 +184,14 @@ def cpu_table(report: Report) -> str:
                 _f(phase.cpu_ms_per_export("moto")) if "moto" in phase.cpu else "–",
                 _f(phase.cpu_ms_per_export("client")),
                 _f(phase.per_export("redis:")),
+                _f(phase.per_export("mongo:")) if counted_store else "–",
                 _f(other, 2),
             ]
         )
     header = [
         "configuration", "load", "API", "worker(s)", "Vitae (API + workers)", "Valkey",
         "mongoeco", "moto", "load client", "Valkey commands/export",
-        "other processes (cores)",
+        "store commands/export (`--count-store`)", "other processes (cores)",
     ]  # fmt: skip
     return _table(header, rows)
 
@@ -338,161 +337,6 @@ def results_markdown(report: Report, plot: Path | None) -> str:
     return "\n\n".join(parts)
 
 
-# -- the profile -------------------------------------------------------------------------------
-
-
-def _ranked(result: ProfileResult, counts: dict[str, int], total: int) -> list[list[str]]:
-    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
-    rows = [
-        [name.replace("|", "/"), _f(result.ms_per_export(n), 2), _f(100 * n / total)]
-        for name, n in ordered[:TOP]
-    ]
-    rest = sum(n for _, n in ordered[TOP:])
-    if rest:
-        rows.append(["(the rest)", _f(result.ms_per_export(rest), 2), _f(100 * rest / total)])
-    return rows
-
-
-def _process_section(result: ProfileResult, process: ProcessProfile) -> list[str]:
-    done = len(result.phase.completed)
-    os_ms = process.cpu_seconds / done * MS if done else float("nan")
-    gil_ms = result.ms_per_export(process.samples)
-    title = (
-        f"### {process.name}: {_f(os_ms)} ms CPU per export (OS), of which "
-        f"{_f(gil_ms)} ms Python holding the GIL (sampled)"
-    )
-    total = max(process.samples, 1)
-    sections = [
-        title,
-        _table(["layer", "ms/export", "%"], _ranked(result, process.layers, total)),
-    ]
-    kind = "mongoeco" if process.name == "mongoeco" else "Vitae"
-    sections.append(
-        _table(
-            [f"innermost {kind} function", "ms/export", "%"],
-            _ranked(result, process.functions, total),
-        )
-    )
-    return sections
-
-
-def store_table(costs: list[StoreCost]) -> str:
-    """The store's CPU per command against the size of ``exports``."""
-    names = list(costs[0].costs) if costs else []
-    rows = [[f"{c.documents:,}", *(_f(c.costs[n], 2) for n in names)] for c in costs]
-    return _table(["documents in exports", *names], rows)
-
-
-def profile_markdown(
-    result: ProfileResult, command: str, started: str, store: list[StoreCost]
-) -> str:
-    """The generated profile section."""
-    phase = result.phase
-    done = len(phase.completed)
-    counts = sorted(
-        ((k, v / done) for k, v in phase.counts.items() if done and v > 0), key=lambda kv: -kv[1]
-    )
-    redis = ", ".join(
-        f"{k.removeprefix('redis:')} {v:.1f}" for k, v in counts if k.startswith("redis:")
-    )
-    mongo = ", ".join(
-        f"{k.removeprefix('mongo:')} {v:.1f}" for k, v in counts if k.startswith("mongo:")
-    )
-    cpu = ", ".join(
-        f"{name} {_f(phase.cpu_ms_per_export(name))}"
-        for name in phase.cpu
-        if name not in {"wall", "other"}
-    )
-    other = phase.cpu.get("other", 0.0) / max(phase.cpu.get("wall", 1.0), 1e-9)
-    parts = [
-        (
-            f"Run `{command}` on {started}: {done} exports at {phase.rate:.1f}/s (one worker, "
-            f"local storage), p50 {_f(phase.latency.p50)} ms. py-spy `--gil --nonblocking` at "
-            f"{result.rate} Hz; raw stacks in `{result.raw_dir}`."
-        ),
-        (f"CPU ms per export by process (OS): {cpu}; other processes kept {other:.2f} cores busy."),
-        (
-            "Commands per export — MongoDB (counted by a proxy in front of the store): "
-            f"{mongo or '–'}. Valkey (`INFO commandstats`): {redis or '–'}."
-        ),
-    ]
-    for process in result.processes:
-        parts += _process_section(result, process)
-    if store:
-        parts += [
-            "### The store's CPU per command (ms) against the size of `exports`",
-            store_table(store),
-        ]
-    return "\n\n".join(parts)
-
-
-# -- what-if experiments ----------------------------------------------------------------------
-
-
-def _other(phase: Phase) -> float:
-    return phase.cpu.get("other", 0.0) / max(phase.cpu.get("wall", 1.0), 1e-9)
-
-
-def whatif_markdown(runs: list[list[ConfigResult]], command: str, started: str) -> str:
-    """Each patched variant against the baseline at the same offered load; ``runs`` holds
-    each variant's runs, least disturbed first, and the table shows that one.
-    """
-    base = runs[0][0].phase("fixed")
-    if base is None:
-        return "The baseline did not run."
-    base_cpu = _vitae(base)
-    rows = []
-    for variants in runs:
-        result = variants[0]
-        measured = [r.saturation for r in variants if not math.isnan(r.saturation)]
-        saturation = max(measured, default=float("nan"))
-        vitae_runs = " / ".join(
-            f"{_f(_vitae(p))} ({_f(_other(p), 2)})" for r in variants if (p := r.phase("fixed"))
-        )
-        phase = result.phase("fixed")
-        if phase is None:
-            continue
-        vitae = _vitae(phase)
-        delta = "" if phase is base else f"{vitae - base_cpu:+.1f}"
-        mongo = phase.cpu_ms_per_export("mongoeco")
-        rows.append(
-            [
-                result.label,
-                _f(phase.cpu_ms_per_export("api")),
-                _f(phase.cpu_ms_per_export(*WORKERS)),
-                f"**{_f(vitae)}** {delta}".strip(),
-                _f(mongo)
-                + ("" if phase is base else f" {mongo - base.cpu_ms_per_export('mongoeco'):+.1f}"),
-                _f(phase.cpu_ms_per_export("valkey")),
-                _f(phase.per_export("redis:")),
-                _f(phase.latency.p50),
-                _f(phase.latency.p95),
-                _f(saturation),
-                vitae_runs,
-            ]
-        )
-    header = [
-        "variant (local, 1 worker)", "API ms", "worker ms", "Vitae ms/export (Δ)",
-        "mongoeco ms (Δ)", "Valkey ms", "Valkey cmds", "p50 ms", "p95 ms", "saturation /s",
-        "Vitae ms of each run (other processes' cores)",
-    ]  # fmt: skip
-    return "\n\n".join(
-        [
-            (
-                f"Run `{command}` on {started}: every variant at {base.rate:.1f} exports/s "
-                f"({len(base.outcomes)} exports a run), CPU per completed export from "
-                "/proc/<pid>/stat; each variant ran twice (in one order, then in the reverse "
-                "order) and the table shows its run with the least load from other processes "
-                "on the machine."
-            ),
-            _table(header, rows),
-        ]
-    )
-
-
-# -- the plot ----------------------------------------------------------------------------------
-
-
 def plot_latency(report: Report, path: Path) -> Path | None:
     """p50 and p95 against offered load for each configuration, with the targets."""
     try:
@@ -559,11 +403,6 @@ SKELETON = """# Benchmarks
 
 <!-- bench:begin -->
 <!-- bench:end -->
-
-## Profile
-
-<!-- profile:begin -->
-<!-- profile:end -->
 """
 
 

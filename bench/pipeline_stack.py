@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline_common import BenchError, Child, Children, wait_for_text
+from pipeline_common import BenchError
+from processes import VITAE, Child, Children, wait_for_text
 
 from vitae.cli import create_user
 from vitae.embedded import free_port, start_mongo, start_redis, wait_for_port
@@ -27,7 +28,6 @@ S3_BUCKET = "vitae-bench"
 S3_KEY = "testing"
 READY_TIMEOUT = 30.0
 MONGO_PROXY = Path(__file__).with_name("pipeline_mongoproxy.py")
-WHATIF = Path(__file__).with_name("pipeline_whatif.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,6 @@ class StackConfig:
     storage: StorageKind
     concurrency: int | None = None
     render_threads: int | None = None
-    patches: tuple[str, ...] = ()  # what-if patches (bench/pipeline_whatif.py)
 
     @property
     def label(self) -> str:
@@ -49,8 +48,7 @@ class StackConfig:
             knobs.append(f"concurrency {self.concurrency}")
         if self.render_threads is not None:
             knobs.append(f"{self.render_threads} render thread{'s' * (self.render_threads > 1)}")
-        name = f"{name} ({', '.join(knobs)})" if knobs else name
-        return f"{name} + {' + '.join(self.patches)}" if self.patches else name
+        return f"{name} ({', '.join(knobs)})" if knobs else name
 
 
 @dataclass
@@ -76,7 +74,7 @@ class Stack:
 
     def counters(self) -> dict[str, float]:
         """Commands served so far: Valkey's ``INFO commandstats`` (``redis:<command>``) and,
-        behind the counting proxy of the profile run, MongoDB commands (``mongo:<command>``).
+        behind the counting proxy (``--count-store``), MongoDB commands (``mongo:<command>``).
         """
         import redis  # noqa: PLC0415
 
@@ -190,11 +188,7 @@ def start_stack(
             PREFIX + "S3_ACCESS_KEY_ID": S3_KEY,
             PREFIX + "S3_SECRET_ACCESS_KEY": S3_KEY,
         }
-    vitae = [sys.executable, "-m", "vitae"]
-    if config.patches:
-        vitae = [sys.executable, str(WHATIF)]
-        env["BENCH_PATCHES"] = ",".join(config.patches)
-    api = children.spawn("api", [*vitae, "api"], env=env, cwd=workdir, log=workdir / "api.log")
+    api = children.spawn("api", [*VITAE, "api"], env=env, cwd=workdir, log=workdir / "api.log")
     _wait_for_port(api, port)
     wait_for_text(api, "API ready", READY_TIMEOUT)
     _, token = asyncio.run(
@@ -203,7 +197,7 @@ def start_stack(
     workers = [
         children.spawn(
             f"worker-{i + 1}",
-            [*vitae, "worker"],
+            [*VITAE, "worker"],
             env=env,
             cwd=workdir,
             log=workdir / f"worker-{i + 1}.log",

@@ -44,36 +44,30 @@ from typing import IO, Any
 
 import httpx
 import msgspec
+from pipeline_common import (
+    SAMPLE,
+    BenchError,
+    cpu_seconds,
+    machine_busy_seconds,
+    percentile,
+    say,
+)
+from processes import Child, spawn_vitae, wait_for_text
 from redis.asyncio import Redis
 
 from vitae.cli import create_user
 from vitae.embedded import (
-    Server,
     free_port,
     start_mongo,
     start_redis,
-    stop_process,
     wait_for_port,
 )
 from vitae.settings import settings_from_env
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "jsonresume-sample.json"
 CLOCK = Path(__file__).with_name("publish_clock.py")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FD_MARGIN = 512  # descriptors beyond one per stream: servers, logs, libraries
 MIB = 1024 * 1024
-
-
-class BenchError(Exception):
-    """The benchmark could not run to its end."""
-
-
-def say(text: str = "") -> None:
-    """Print a line of the report now (the run is long; show it as it goes)."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def now_ns() -> int:
@@ -84,25 +78,12 @@ def now_ns() -> int:
 # -- /proc readings ----------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all threads (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def rss_bytes(pid: int) -> int:
     """Resident memory (``VmRSS`` of ``/proc/<pid>/status``)."""
     for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise BenchError(f"no VmRSS for process {pid}")
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has spent busy, every core (``/proc/stat``)."""
-    fields = [int(f) for f in Path("/proc/stat").read_text(encoding="ascii").split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def run_delay(pid: int) -> float:
@@ -159,14 +140,6 @@ def raise_fd_limit(streams: int) -> tuple[int, int, int]:
 # -- statistics --------------------------------------------------------------------------------
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (``q`` in 0..100)."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, round(q / 100 * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def summary(values: list[float]) -> str:
     """``p50 p95 p99 max`` of a sample, in its own unit, aligned for a table."""
     ordered = sorted(values)
@@ -175,65 +148,6 @@ def summary(values: list[float]) -> str:
 
 
 # -- child processes ---------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A process the benchmark started; SIGTERM on stop, then SIGKILL if it lingers."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path | None = None
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop the process and reap it."""
-        stop_process(self.process, timeout)
-
-    def tail(self, lines: int = 30) -> str:
-        """The end of its log, for error messages."""
-        if self.log is None or not self.log.exists():
-            return ""
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def logged(self, text: str) -> bool:
-        """Whether its log contains ``text``."""
-        return self.log is not None and text in self.log.read_text(encoding="utf-8")
-
-    def log_problems(self) -> list[str]:
-        """Lines of its log that report an error."""
-        if self.log is None or not self.log.exists():
-            return []
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        marks = (" ERROR ", "Traceback", '"level": "error"', '"status": 5')
-        return [line for line in text.splitlines() if any(mark in line for mark in marks)]
-
-
-def spawn_vitae(role: str, env: dict[str, str], workdir: Path) -> Child:
-    """``python -m vitae <role>`` in its own session (a Ctrl-C reaches only the benchmark,
-    which stops its children in order), logging to a file in the work directory.
-    """
-    log = workdir / f"{role}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603  (our own command line)
-            [sys.executable, "-m", "vitae", role],
-            env=env,
-            cwd=workdir,  # no .env or dev state file of the checkout is read
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Child(role, process, log)
-
-
-def stopper(server: Server) -> Child:
-    """An embedded server as a child to stop and measure."""
-    return Child(server.name, server.process)
 
 
 # -- the publish clock -------------------------------------------------------------------------
@@ -411,7 +325,7 @@ class Meter:
     def read(self) -> dict[str, float]:
         """CPU seconds so far, by process, and the waits."""
         spent = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        spent["others"] = machine_busy() - sum(spent.values())
+        spent["others"] = machine_busy_seconds() - sum(spent.values())
         return spent | {f"{name} wait": run_delay(self.pids[name]) for name in self.waited}
 
     @contextlib.contextmanager
@@ -514,15 +428,15 @@ class Bench:
         self.cleanup = cleanup
         self.port = free_port()
         valkey = start_redis()
-        self.redis = self._keep(stopper(valkey))
+        self.redis = self._keep(Child.of_server(valkey))
         self.redis_url, self.redis_port = valkey.url, valkey.port
         store = start_mongo(path=workdir / "mongo.sqlite3")
-        self.mongo = self._keep(stopper(store))
+        self.mongo = self._keep(Child.of_server(store))
         self.mongo_port = store.port
         self.env = self._environment(store.url)
         self.clock = PublishClock(self.redis_url)
         self._keep(self.clock.child)
-        self.api = self._keep(spawn_vitae("api", self.env, workdir))
+        self.api = self._keep(spawn_vitae("api", ["api"], env=self.env, cwd=workdir, logs=workdir))
         try:
             wait_for_port(self.port, self.api.process, timeout=60)
         except (RuntimeError, TimeoutError) as error:
@@ -562,13 +476,11 @@ class Bench:
 
     async def start_worker(self) -> None:
         """Start ``vitae worker`` and wait until it says it is ready."""
-        self.worker = self._keep(spawn_vitae("worker", self.env, self.workdir))
+        self.worker = self._keep(
+            spawn_vitae("worker", ["worker"], env=self.env, cwd=self.workdir, logs=self.workdir)
+        )
         self.meter.pids["worker"] = self.worker.pid
-        deadline = time.monotonic() + 60
-        while not self.worker.logged("worker ready"):
-            if self.worker.process.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"the worker did not start:\n{self.worker.tail()}")
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(wait_for_text, self.worker, "worker ready", 60)
 
     async def accounts(self, http: httpx.AsyncClient) -> list[Account]:
         """Users (through ``vitae.cli.create_user``), a résumé each, their dashboard URLs."""

@@ -11,8 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from conftest import Services, make_settings
-from support import create_resume, running_api
+from support import MakeUser, Services, create_resume, make_settings, running_api
 from vitae.settings import Settings
 
 
@@ -22,7 +21,7 @@ def b64(data: dict[str, object]) -> str:
 
 @pytest.mark.parametrize("kind", ["alg-none", "no-subject", "wrong-key", "expired"])
 async def test_forged_tokens_are_refused(
-    client: httpx.AsyncClient, settings: Settings, make_user, kind: str
+    client: httpx.AsyncClient, settings: Settings, make_user: MakeUser, kind: str
 ) -> None:
     headers = await make_user()
     me = (await client.get("/api/users/me", headers=headers)).json()
@@ -42,7 +41,7 @@ async def test_forged_tokens_are_refused(
 
 
 async def test_idempotency_key_returns_the_same_export(
-    idle_client: httpx.AsyncClient, make_user
+    idle_client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     resume = await create_resume(idle_client, headers, {})
@@ -71,7 +70,7 @@ async def test_idempotency_key_returns_the_same_export(
 
 
 async def test_exports_are_rate_limited_per_user(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = make_settings(
         services, data_dir, VITAE_QUEUE_NAME="limited", VITAE_EXPORTS_PER_MINUTE="3"
@@ -100,7 +99,9 @@ async def test_exports_are_rate_limited_per_user(
     assert other_user.status_code == 202
 
 
-async def test_oversized_and_malformed_bodies(client: httpx.AsyncClient, make_user) -> None:
+async def test_oversized_and_malformed_bodies(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     headers = await make_user()
     huge = {"title": "big", "content": {"basics": {"summary": "x" * (3 * 1024 * 1024)}}}
     response = await client.post("/api/resumes", json=huge, headers=headers)

@@ -9,6 +9,7 @@ import httpx
 import jwt
 import pytest
 
+from support import MakeUser
 from vitae.settings import Settings
 
 SECRET_FREE_ROUTES = ["/health", "/schema/openapi.json"]
@@ -62,7 +63,9 @@ async def test_token_of_unknown_user(client: httpx.AsyncClient, settings: Settin
     assert response.json()["detail"] == "the bearer token's user does not exist"
 
 
-async def test_valid_token_identifies_the_user(client: httpx.AsyncClient, make_user) -> None:
+async def test_valid_token_identifies_the_user(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     headers = await make_user(credits=3, email="ada@example.com")
     response = await client.get("/api/users/me", headers=headers)
     assert response.status_code == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,20 @@ from typing import Any
 import httpx
 import jwt
 from redis.asyncio import Redis
+from saq import Worker
 
-from conftest import Services, make_settings
 from support import (
     Headers,
+    MakeUser,
+    Services,
     create_resume,
+    make_settings,
     running_api,
     running_worker,
     sse_events,
     wait_for_export,
     wait_for_subscribers,
+    wait_until,
 )
 from vitae.settings import Settings
 
@@ -49,7 +52,7 @@ async def collect(
 
 
 async def test_an_export_followed_live_to_its_end(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers)
@@ -86,7 +89,7 @@ async def test_an_export_followed_live_to_its_end(
 
 
 async def test_a_fast_export_has_no_progress_events(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers, "Quick")
@@ -106,7 +109,7 @@ async def test_a_fast_export_has_no_progress_events(
 
 
 async def test_last_event_id_resumes_without_repeats(
-    client: httpx.AsyncClient, make_user, worker
+    client: httpx.AsyncClient, make_user: MakeUser, worker: Worker[Any]
 ) -> None:
     headers = await make_user()
     created = await new_export(client, headers)
@@ -121,7 +124,7 @@ async def test_last_event_id_resumes_without_repeats(
 
 
 async def test_stream_token_is_valid_for_its_stream_only(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     first = await new_export(idle_client, headers, "First")
@@ -154,7 +157,7 @@ async def test_stream_token_is_valid_for_its_stream_only(
 
 
 async def test_heartbeats_while_idle_and_no_subscription_left_behind(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = make_settings(
         services, data_dir, VITAE_QUEUE_NAME="quiet", VITAE_SSE_HEARTBEAT="0.2"
@@ -165,6 +168,7 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
         created = await new_export(client, headers)
         channel = f"vitae:exports:{created['exportId']}"
         comments = 0
+        numsub: list[tuple[bytes | str, int]] = []
         async with client.stream("GET", created["eventsUrl"]) as response:
             async for event in sse_events(response):
                 comments += "comment" in event
@@ -173,15 +177,16 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
                     break
         assert numsub == [(channel.encode(), 1)]
         # The client went away: the replica drops its subscription.
-        deadline = time.monotonic() + 10
-        while dict(await redis.pubsub_numsub(channel))[channel.encode()] != 0:
-            assert time.monotonic() < deadline, "subscription left behind"
-            await asyncio.sleep(0.05)
+
+        async def unsubscribed() -> bool:
+            return dict(await redis.pubsub_numsub(channel))[channel.encode()] == 0
+
+        await wait_until(unsubscribed, "subscription left behind")
     await redis.aclose()
 
 
 async def test_dashboard_stream_sees_every_export_of_the_user(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     other = await make_user()

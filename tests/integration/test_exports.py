@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 from saq import Queue
 
-from support import create_resume, wait_for_export
+from support import MakeUser, create_resume, wait_for_export
 from vitae.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -30,7 +30,7 @@ def pdf_text(data: bytes) -> str:
 
 @pytest.mark.parametrize("template", ["classic", "sidebar"])
 async def test_whole_journey_produces_a_pdf_with_the_resumes_text(
-    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any], template: str
+    client: httpx.AsyncClient, make_user: MakeUser, sample_resume: dict[str, Any], template: str
 ) -> None:
     headers = await make_user(credits=5)
     resume = await create_resume(client, headers, sample_resume)
@@ -70,7 +70,7 @@ async def test_whole_journey_produces_a_pdf_with_the_resumes_text(
 
 
 async def test_free_user_gets_a_watermark(
-    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
+    client: httpx.AsyncClient, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
     headers = await make_user(credits=0)
     resume = await create_resume(client, headers, sample_resume)
@@ -86,7 +86,7 @@ async def test_free_user_gets_a_watermark(
 async def test_job_is_queued_with_the_story_options(
     idle_client: httpx.AsyncClient,
     idle_settings: Settings,
-    make_user,
+    make_user: MakeUser,
     sample_resume: dict[str, Any],
 ) -> None:
     headers = await make_user(credits=1)
@@ -139,7 +139,7 @@ async def test_job_is_queued_with_the_story_options(
     ],
 )
 async def test_bad_export_requests_name_the_field(
-    client: httpx.AsyncClient, make_user, body: dict[str, Any], key: str, message: str
+    client: httpx.AsyncClient, make_user: MakeUser, body: dict[str, Any], key: str, message: str
 ) -> None:
     response = await client.post("/api/exports", json=body, headers=await make_user())
     assert response.status_code == 400, response.text
@@ -148,7 +148,7 @@ async def test_bad_export_requests_name_the_field(
     assert message in text
 
 
-async def test_unknown_template_is_refused(client: httpx.AsyncClient, make_user) -> None:
+async def test_unknown_template_is_refused(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     headers = await make_user()
     resume = await create_resume(client, headers, {})
     response = await client.post(
@@ -158,7 +158,7 @@ async def test_unknown_template_is_refused(client: httpx.AsyncClient, make_user)
     assert response.json()["extra"][0]["key"] == "template"
 
 
-async def test_format_defaults_to_pdf(client: httpx.AsyncClient, make_user) -> None:
+async def test_format_defaults_to_pdf(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     headers = await make_user()
     resume = await create_resume(client, headers, {"basics": {"name": "Default"}})
     created = (
@@ -170,7 +170,7 @@ async def test_format_defaults_to_pdf(client: httpx.AsyncClient, make_user) -> N
 
 
 async def test_ownership_other_users_resume_and_export_are_not_found(
-    client: httpx.AsyncClient, make_user
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     owner, stranger = await make_user(), await make_user()
     resume = await create_resume(client, owner, {"basics": {"name": "Owner"}})
@@ -195,7 +195,7 @@ async def test_ownership_other_users_resume_and_export_are_not_found(
 
 
 async def test_list_is_own_newest_first_paginated_and_filtered(
-    idle_client: httpx.AsyncClient, make_user
+    idle_client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     first = await create_resume(idle_client, headers, {})
@@ -224,7 +224,7 @@ async def test_list_is_own_newest_first_paginated_and_filtered(
 
 
 async def test_cancel_pending_export_then_conflict(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     resume = await create_resume(idle_client, headers, {})
@@ -251,7 +251,7 @@ async def test_cancel_pending_export_then_conflict(
 
 
 async def test_deleting_a_resume_cancels_its_pending_exports(
-    idle_client: httpx.AsyncClient, make_user
+    idle_client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     doomed = await create_resume(idle_client, headers, {})
@@ -278,7 +278,7 @@ async def test_deleting_a_resume_cancels_its_pending_exports(
 
 
 async def test_local_links_refuse_tampering_and_expiry(
-    client: httpx.AsyncClient, make_user, settings: Settings
+    client: httpx.AsyncClient, make_user: MakeUser, settings: Settings
 ) -> None:
     from vitae.storage import LinkSigner  # noqa: PLC0415
 
@@ -318,7 +318,7 @@ async def test_local_links_refuse_tampering_and_expiry(
 
 
 async def test_template_options_are_validated_stored_and_used(
-    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
+    client: httpx.AsyncClient, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
     headers = await make_user(credits=1)
     resume = await create_resume(client, headers, sample_resume)
@@ -350,7 +350,9 @@ async def test_template_options_are_validated_stored_and_used(
     assert unknown.json()["extra"][0]["key"] == "options.glitter"
 
 
-async def test_template_catalogue_lists_options(client: httpx.AsyncClient, make_user) -> None:
+async def test_template_catalogue_lists_options(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     templates = (await client.get("/api/templates", headers=await make_user())).json()
     names = {t["name"] for t in templates}
     assert {"classic", "sidebar", "compact", "academic"} <= names

@@ -41,7 +41,7 @@ async def gallery(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]
         yield client
 
 
-async def test_templates_are_listed_with_their_options(gallery):
+async def test_templates_are_listed_with_their_options(gallery: AsyncTestClient[Litestar]):
     response = await gallery.get("/api/templates")
 
     assert response.status_code == 200
@@ -66,7 +66,9 @@ async def test_templates_are_listed_with_their_options(gallery):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-async def test_preview_is_a_cached_deterministic_png(gallery, template):
+async def test_preview_is_a_cached_deterministic_png(
+    gallery: AsyncTestClient[Litestar], template: str
+):
     first = await gallery.get(f"/api/templates/{template}/preview.png")
     started = time.perf_counter()
     second = await gallery.get(f"/api/templates/{template}/preview.png")
@@ -87,13 +89,13 @@ async def test_preview_is_a_cached_deterministic_png(gallery, template):
 @pytest.mark.parametrize(
     "name", ["nope", "..", "lib", "fonts", "%2e%2e%2fclassic", "classic%2F..", "CLASSIC"]
 )
-async def test_unknown_template_preview_is_404(gallery, name):
+async def test_unknown_template_preview_is_404(gallery: AsyncTestClient[Litestar], name: str):
     response = await gallery.get(f"/api/templates/{name}/preview.png")
 
     assert response.status_code == 404
 
 
-def test_preview_sample_is_the_canonical_sample(settings):
+def test_preview_sample_is_the_canonical_sample(settings: Settings):
     canonical = json.loads((ROOT / "examples" / "jsonresume-sample.json").read_text("utf-8"))
 
     assert preview_sample(settings.templates_dir) == canonical

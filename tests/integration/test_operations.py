@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -11,9 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from saq import Worker
 
-from conftest import Services, env_for, make_settings
-from support import create_resume, running_api, running_worker, wait_for_export
+from support import (
+    MakeUser,
+    Services,
+    create_resume,
+    create_user_token,
+    env_for,
+    make_settings,
+    process_environ,
+    running_api,
+    start_api,
+    start_worker,
+    wait_for_export,
+)
 from vitae.embedded import free_port
 from vitae.settings import Settings
 
@@ -68,41 +79,58 @@ def test_ready_command_for_container_healthchecks(services: Services, tmp_path: 
     assert '"mongodb": "ok"' in down.stdout
 
 
-async def test_metrics_after_an_export(
-    services: Services, data_dir: Path, make_user, worker
+def has_sample(text: str, pattern: str) -> bool:
+    """Whether a Prometheus text page has a sample line matching ``pattern`` (a regex)."""
+    return re.search(rf"^{pattern}", text, re.MULTILINE) is not None
+
+
+async def test_metrics_of_the_api_and_of_a_worker_process(
+    services: Services, tmp_path: Path
 ) -> None:
-    port = free_port()
-    settings = make_settings(services, data_dir, VITAE_API_METRICS_PORT=str(port))
-    async with running_api(settings) as client:
-        headers = await make_user()
-        resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
-        created = (
-            await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
-        ).json()
-        await wait_for_export(client, headers, created["exportId"])
-        await client.get(created["statusUrl"], headers=headers)
-        # Only operators reach the metrics: not on the public port, on a port of their own.
-        assert (await client.get("/metrics")).status_code == 404
-        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    assert re.search(
-        r'^vitae_exports_requested_total\{watermarked="true"\} [1-9]', text, re.MULTILINE
+    """Each process serves the metrics it makes: the API its requests, a ``vitae worker``
+    process its jobs, on its own port (``VITAE_WORKER_METRICS_PORT``)."""
+    metrics_port, api_metrics_port = free_port(), free_port()
+    env, cwd, port = process_environ(
+        services,
+        tmp_path,
+        VITAE_QUEUE_NAME="metered",
+        VITAE_WORKER_METRICS_PORT=str(metrics_port),
+        VITAE_API_METRICS_PORT=str(api_metrics_port),
     )
-    assert re.search(
-        r'^vitae_exports_finished_total\{status="completed"\} [1-9]', text, re.MULTILINE
-    )
+    worker = start_worker(env, cwd, tmp_path)  # ready once its startup hook (and server) ran
+    api = start_api(env, cwd, tmp_path)
+    try:
+        headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'counted@example.com')}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            resume = await create_resume(client, headers, {"basics": {"name": "Counted"}})
+            created = (
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+            ).json()
+            assert (await wait_for_export(client, headers, created["exportId"]))[
+                "status"
+            ] == "completed"
+            # Only operators reach the metrics: not on the public port, on a port of their own.
+            assert (await client.get("/metrics")).status_code == 404
+            api_text = (await client.get(f"http://127.0.0.1:{api_metrics_port}/metrics")).text
+            worker_text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    finally:
+        api.stop()
+        worker.stop()
+    assert has_sample(api_text, r'vitae_exports_requested_total\{watermarked="true"\} 1\.0$')
+    assert 'path="/api/exports/{export_id}"' in api_text
+    # The export ended in the worker process: the API's own registry never saw it.
+    assert not has_sample(api_text, r"vitae_exports_finished_total\{")
+    assert has_sample(worker_text, r'vitae_exports_finished_total\{status="completed"\} 1\.0$')
     for histogram in ("queue", "render", "store", "total"):
-        assert re.search(rf"^vitae_export_{histogram}_seconds_count [1-9]", text, re.MULTILINE), (
-            histogram
-        )
-    assert "vitae_export_queue_depth" in text
-    assert "vitae_export_jobs_in_flight" in text
-    assert 'path="/api/exports/{export_id}"' in text
+        assert has_sample(worker_text, rf"vitae_export_{histogram}_seconds_count 1\.0$"), histogram
+    assert has_sample(worker_text, r"vitae_export_jobs_in_flight 0\.0$")
+    assert has_sample(worker_text, r'vitae_export_queue_depth\{state="queued"\} ')
     # Bounded labels: no ids of any kind.
-    assert not re.search(r"[0-9a-f]{24}", text)
+    assert not re.search(r"[0-9a-f]{24}", api_text + worker_text)
 
 
 async def test_retention_deletes_old_exports_and_their_files(
-    client: httpx.AsyncClient, settings: Settings, make_user, worker
+    client: httpx.AsyncClient, settings: Settings, make_user: MakeUser, worker: Worker[Any]
 ) -> None:
     from vitae.exports.jobs import purge_expired_exports  # noqa: PLC0415
     from vitae.exports.models import Export  # noqa: PLC0415
@@ -134,7 +162,7 @@ async def test_retention_deletes_old_exports_and_their_files(
 
 
 async def test_queue_view_is_for_admins_only(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     from vitae.cli import create_user  # noqa: PLC0415
 
@@ -149,20 +177,3 @@ async def test_queue_view_is_for_admins_only(
     assert view["queue"]["queued"] == 1
     assert view["exports"]["pending"] == 1
     assert view["recentFailures"] == []
-
-
-async def test_worker_serves_its_own_metrics(services: Services, data_dir: Path) -> None:
-    port = free_port()
-    settings = make_settings(
-        services, data_dir, VITAE_QUEUE_NAME="metered", VITAE_WORKER_METRICS_PORT=str(port)
-    )
-    async with running_worker(settings), httpx.AsyncClient() as http:
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:  # the server starts in the worker's startup hook
-            try:
-                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-                break
-            except httpx.ConnectError:
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.05)
-    assert "vitae_export_jobs_in_flight" in text

@@ -15,10 +15,19 @@ import aioboto3
 import httpx
 import pytest
 from bson import ObjectId
+from redis.asyncio import Redis
 from saq import Queue
 
-from conftest import Services, make_settings
-from support import Headers, create_resume, running_api, running_worker, wait_for_export
+from support import (
+    Headers,
+    MakeUser,
+    Services,
+    create_resume,
+    make_settings,
+    running_api,
+    running_worker,
+    wait_for_export,
+)
 from vitae import wiring
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
@@ -41,7 +50,9 @@ async def create_bucket(settings: Settings) -> None:
     session = aioboto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
-    async with session.client("s3", endpoint_url=settings.s3.endpoint_url) as s3:
+    # aioboto3's client factory is untyped; its result is an async context manager.
+    client: Any = session.client("s3", endpoint_url=settings.s3.endpoint_url)
+    async with client as s3:
         await s3.create_bucket(Bucket=settings.s3.bucket)
 
 
@@ -55,7 +66,7 @@ async def request_export(
 
 
 async def test_s3_export_has_a_presigned_link_with_the_owners_name(
-    services: Services, data_dir: Path, make_user, sample_resume: dict[str, Any]
+    services: Services, data_dir: Path, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
     settings = s3_settings(services, data_dir, f"ok-{uuid.uuid4().hex[:8]}")
     await create_bucket(settings)
@@ -78,7 +89,7 @@ async def test_s3_export_has_a_presigned_link_with_the_owners_name(
 
 
 async def test_storage_outage_is_retried_with_backoff_then_succeeds(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = s3_settings(services, data_dir, f"late-{uuid.uuid4().hex[:8]}")
     headers = await make_user()
@@ -98,7 +109,7 @@ async def test_storage_outage_is_retried_with_backoff_then_succeeds(
 
 
 async def test_permanent_failure_ends_failed_with_a_readable_error(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     settings = s3_settings(
         services, data_dir, f"never-{uuid.uuid4().hex[:8]}", VITAE_JOB_RETRY_DELAY="0.2"
@@ -132,7 +143,7 @@ async def worker_deps(settings: Settings) -> AsyncIterator[WorkerDeps]:
 
 
 async def test_job_is_idempotent_and_transitions_are_guarded(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Twice"}})
@@ -165,7 +176,7 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
 
 
 async def test_concurrent_transitions_move_an_export_once(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     export_id = await request_export(idle_client, headers, {"basics": {"name": "Race"}})
@@ -185,7 +196,7 @@ async def test_concurrent_transitions_move_an_export_once(
 
 
 async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
-    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user, redis
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser, redis: Redis
 ) -> None:
     headers = await make_user()
     lost_pending = await request_export(idle_client, headers, {"basics": {"name": "Lost"}})
@@ -225,7 +236,7 @@ async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
 async def test_queue_outage_answers_503_and_leaves_nothing_pending(
     services: Services,
     data_dir: Path,
-    make_user,
+    make_user: MakeUser,
     per_minute: str,
     detail: str,
     recorded: list[str],
@@ -252,7 +263,7 @@ async def test_queue_outage_answers_503_and_leaves_nothing_pending(
 
 
 async def test_a_dead_workers_job_is_swept_and_retried(
-    services: Services, data_dir: Path, make_user
+    services: Services, data_dir: Path, make_user: MakeUser
 ) -> None:
     """A worker that takes a job and dies leaves it active without heartbeats; another
     worker's sweep hands it back to the queue and the export completes on the next attempt."""

@@ -7,11 +7,9 @@ import asyncio
 import dataclasses
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,95 +18,25 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from processes import STOP_TIMEOUT, VITAE, Child, descendants, spawn_vitae, wait_for_text
 from pypdf import PdfReader
 
-from conftest import JWT_SECRET, Services, env_for
-from receiver import running_receiver
+from support import (
+    JWT_SECRET,
+    Services,
+    bare_environ,
+    create_resume,
+    create_user_token,
+    running_receiver,
+    service_environ,
+    start_api,
+    start_worker,
+    wait_for_export,
+    wait_until,
+)
 from vitae.embedded import free_port, wait_for_port
 from vitae.settings import read_env_file
 from vitae.webhooks.signing import verify
-
-VITAE = [sys.executable, "-m", "vitae"]
-STOP_TIMEOUT = 40.0
-
-
-def bare_environ(**extra: str) -> dict[str, str]:
-    """The test's environment without any ``VITAE_*`` variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VITAE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The end of a process's log, for assertion messages."""
-    if not path.exists():
-        return "<no log>"
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
-@dataclasses.dataclass
-class Proc:
-    """A child process whose output goes to a log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(
-        self,
-        signum: signal.Signals = signal.SIGTERM,
-        *,
-        group: bool = False,
-        timeout: float = STOP_TIMEOUT,
-    ) -> int:
-        """Send ``signum`` (to its whole process group, as Ctrl-C in a terminal does, with
-        ``group``) and wait; a process that lingers is killed, and the test fails.
-        """
-        if self.process.poll() is None:
-            if group:
-                os.killpg(self.process.pid, signum)
-            else:
-                self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"{self.name} ignored {signum.name} for {timeout} s:\n{tail(self.log)}")
-        return self.process.returncode
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603  (our own command line)
-            [*VITAE, *args],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, away from pytest's terminal
-        )
-    return Proc(name, process, log)
-
-
-def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
-    """Run ``vitae users create``; the last line of its output is the bearer token."""
-    result = subprocess.run(  # noqa: S603  (our own command line)
-        [*VITAE, "users", "create", "--email", email, *more],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert lines, result.stderr
-    assert email in result.stdout
-    token = lines[-1].strip()
-    assert token.count(".") == 2, result.stdout  # a JWT
-    return token
 
 
 def accepts_connections(port: int) -> bool:
@@ -123,24 +51,6 @@ def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None, url
     return port
-
-
-def descendants(pid: int) -> set[int]:
-    """The ids of every live process below ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -159,26 +69,11 @@ def pdf_text(data: bytes) -> str:
 async def export_once(
     client: httpx.AsyncClient, headers: dict[str, str], resume: dict[str, Any]
 ) -> tuple[dict[str, Any], bytes]:
-    """Create a résumé, export it, poll until done (30 s), and download the file."""
-    response = await client.post(
-        "/api/resumes", json={"title": "CV", "content": resume}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    response = await client.post(
-        "/api/exports", json={"resumeId": response.json()["id"]}, headers=headers
-    )
+    """Create a résumé, export it, wait until done (30 s), and download the file."""
+    resume_id = (await create_resume(client, headers, resume, title="CV"))["id"]
+    response = await client.post("/api/exports", json={"resumeId": resume_id}, headers=headers)
     assert response.status_code == 202, response.text
-    status_url = response.headers["location"]
-
-    deadline = time.monotonic() + 30
-    while True:
-        response = await client.get(status_url, headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] in {"completed", "failed", "cancelled"}:
-            break
-        assert time.monotonic() < deadline, f"export stuck at {body}"
-        await asyncio.sleep(0.1)
+    body = await wait_for_export(client, headers, response.json()["exportId"])
     assert body["status"] == "completed", body
 
     pdf = await client.get(body["fileUrl"])
@@ -187,48 +82,6 @@ async def export_once(
     assert pdf.content.startswith(b"%PDF-")
     assert len(pdf.content) == body["fileSize"]
     return body, pdf.content
-
-
-def wait_for_log(proc: Proc, text: str, timeout: float = 30.0) -> None:
-    """Poll the process's log until ``text`` appears; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
-    while text not in proc.log.read_text(encoding="utf-8", errors="replace"):
-        assert proc.process.poll() is None, f"{proc.name} exited:\n{tail(proc.log)}"
-        assert time.monotonic() < deadline, f"{proc.name} never logged {text!r}:\n{tail(proc.log)}"
-        time.sleep(0.05)
-
-
-def service_environ(services: Services, tmp_path: Path, port: int) -> dict[str, str]:
-    """``VITAE_*`` pointing at the session's servers, with this module's database and queue."""
-    return bare_environ(
-        **env_for(
-            services,
-            tmp_path / "data",
-            VITAE_PORT=str(port),
-            VITAE_MONGODB_DATABASE="vitae_proc",
-            VITAE_QUEUE_NAME="proc",
-            VITAE_WEBHOOK_ALLOW_HTTP="true",
-            VITAE_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8",
-            # Every line a request or a job can write, for the test that no secret leaks.
-            VITAE_LOG_LEVEL="debug",
-        )
-    )
-
-
-def start_api(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    api = spawn("api", ["api"], env, cwd, logs)
-    try:
-        wait_for_port(int(env["VITAE_PORT"]), api.process, timeout=30)
-    except (RuntimeError, TimeoutError) as error:
-        api.stop()
-        pytest.fail(f"vitae api did not start: {error}\n{tail(api.log)}")
-    return api
-
-
-def start_worker(env: dict[str, str], cwd: Path, logs: Path) -> Proc:
-    worker = spawn("worker", ["worker"], env, cwd, logs)
-    wait_for_log(worker, "worker ready")
-    return worker
 
 
 # What each process logs once it has shut down in good order.
@@ -250,7 +103,7 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
     cwd.mkdir()
     port = free_port()
     env = service_environ(services, tmp_path, port)
-    procs: list[Proc] = []
+    procs: list[Child] = []
     try:
         procs.append(start_worker(env, cwd, tmp_path))
         procs.append(start_api(env, cwd, tmp_path))
@@ -260,7 +113,7 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
             proc.stop()  # SIGTERM; fails the test if it had to kill
     # Both shut down in good order on SIGTERM (their exit status: see the test below).
     for proc in procs:
-        assert SHUTDOWN_LOG[proc.name] in proc.log.read_text(encoding="utf-8"), tail(proc.log)
+        assert SHUTDOWN_LOG[proc.name] in proc.text(), proc.tail()
     assert not accepts_connections(port)
 
 
@@ -294,10 +147,10 @@ def test_sigterm_is_a_graceful_shutdown_with_status_0(
     env = service_environ(services, tmp_path, free_port())
     proc = start_api(env, cwd, tmp_path) if role == "api" else start_worker(env, cwd, tmp_path)
     code = proc.stop(signal.SIGTERM)
-    log = proc.log.read_text(encoding="utf-8")
+    log = proc.text()
     assert SHUTDOWN_LOG[role] in log, log
     assert "Traceback" not in log, log
-    assert code == 0, tail(proc.log)
+    assert code == 0, proc.tail()
 
 
 @pytest.mark.parametrize("command", ["api", "worker"])
@@ -330,11 +183,11 @@ def dev_environ(data_dir: Path, port: int) -> dict[str, str]:
 class Dev:
     """A running ``vitae dev`` and what it started."""
 
-    proc: Proc
+    proc: Child
     port: int
     redis_port: int
     mongo_port: int
-    children: set[int]
+    children: list[int]
 
     @property
     def base_url(self) -> str:
@@ -343,18 +196,18 @@ class Dev:
 
 def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
     port = free_port()
-    proc = spawn(name, ["dev"], dev_environ(data_dir, port), cwd, logs)
+    proc = spawn_vitae(name, ["dev"], env=dev_environ(data_dir, port), cwd=cwd, logs=logs)
     try:
         wait_for_port(port, proc.process, timeout=45)
-        wait_for_log(proc, "Vitae is up")
+        wait_for_text(proc, "Vitae is up")
     except (RuntimeError, TimeoutError) as error:
         proc.stop(signal.SIGINT)
-        pytest.fail(f"vitae dev did not start: {error}\n{tail(proc.log)}")
+        pytest.fail(f"vitae dev did not start: {error}\n{proc.tail()}")
     # The state file that commands run from the checkout read to reach this instance.
     state = read_env_file(data_dir / "dev.env")
     redis_port = port_of(state["VITAE_REDIS_URL"])
     mongo_port = port_of(state["VITAE_MONGODB_URL"])
-    log = proc.log.read_text(encoding="utf-8")
+    log = proc.text()
     assert "started embedded Valkey" in log, log
     assert "started embedded MongoDB-wire store" in log, log
     assert accepts_connections(redis_port)
@@ -367,10 +220,10 @@ def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
 def stop_dev(dev: Dev, data_dir: Path, *, group: bool) -> None:
     """Interrupt ``vitae dev``: it exits 0 in time and leaves nothing running behind."""
     code = dev.proc.stop(signal.SIGINT, group=group, timeout=STOP_TIMEOUT)
-    assert code == 0, tail(dev.proc.log)
+    assert code == 0, dev.proc.tail()
     for name, port in (("valkey", dev.redis_port), ("mongo", dev.mongo_port), ("api", dev.port)):
         assert not accepts_connections(port), f"{name} still listens on {port}"
-    assert not [pid for pid in dev.children if alive(pid)], tail(dev.proc.log)
+    assert not [pid for pid in dev.children if alive(pid)], dev.proc.tail()
     assert not (data_dir / "dev.env").exists()
 
 
@@ -411,22 +264,24 @@ async def test_dev_runs_everything_on_a_bare_config_and_keeps_data(
 
 
 @pytest.mark.slow
-def test_a_killed_dev_leaves_nothing_running(tmp_path: Path) -> None:
+async def test_a_killed_dev_leaves_nothing_running(tmp_path: Path) -> None:
     cwd = tmp_path / "checkout"
     cwd.mkdir()
     dev = start_dev(tmp_path / "data", cwd, tmp_path, "dev-killed")
     dev.proc.process.kill()  # SIGKILL: no handler of the launcher runs
     dev.proc.process.wait()
     ports = {"valkey": dev.redis_port, "mongo": dev.mongo_port, "api": dev.port}
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        left = [pid for pid in dev.children if alive(pid)]
+
+    def left() -> str:
+        running = [pid for pid in dev.children if alive(pid)]
         listening = [name for name, port in ports.items() if accepts_connections(port)]
-        if not left and not listening:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"still running: {left}, still listening: {listening}\n{tail(dev.proc.log)}")
+        return (
+            f"still running: {running}; still listening: {listening}"
+            if running or listening
+            else ""
+        )
+
+    await wait_until(lambda: not left(), lambda: f"{left()}\n{dev.proc.tail()}", timeout=15)
 
 
 @pytest.mark.slow
@@ -439,7 +294,7 @@ async def test_two_api_replicas_share_live_events(services: Services, tmp_path: 
     cwd.mkdir()
     ports = [free_port(), free_port()]
     envs = [service_environ(services, tmp_path, port) for port in ports]
-    procs: list[Proc] = []
+    procs: list[Child] = []
     try:
         procs.append(start_worker(envs[0], cwd, tmp_path))
         for index, env in enumerate(envs):

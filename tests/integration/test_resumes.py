@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 
-from support import create_resume
+from support import MakeUser, create_resume
 
 
 async def test_crud_round_trip_keeps_unknown_fields(
-    client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
+    client: httpx.AsyncClient, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
     headers = await make_user()
     content = {**sample_resume, "x-custom": {"kept": True}}
@@ -39,7 +39,7 @@ async def test_crud_round_trip_keeps_unknown_fields(
 
 
 async def test_wrong_type_is_refused_with_the_fields_path(
-    client: httpx.AsyncClient, make_user
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     response = await client.post(
@@ -54,7 +54,7 @@ async def test_wrong_type_is_refused_with_the_fields_path(
     assert "Expected `array | null`, got `str`" in detail["message"]
 
 
-async def test_bad_resume_bodies(client: httpx.AsyncClient, make_user) -> None:
+async def test_bad_resume_bodies(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     headers = await make_user()
     cases = [
         ({"content": {}}, "title"),
@@ -75,7 +75,9 @@ async def test_bad_resume_bodies(client: httpx.AsyncClient, make_user) -> None:
     assert "unknown template 'nope'" in response.json()["detail"]
 
 
-async def test_another_users_resume_is_not_found(client: httpx.AsyncClient, make_user) -> None:
+async def test_another_users_resume_is_not_found(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     owner, stranger = await make_user(), await make_user()
     resume = await create_resume(client, owner, {"basics": {"name": "Owner"}})
     path = f"/api/resumes/{resume['id']}"
@@ -86,7 +88,7 @@ async def test_another_users_resume_is_not_found(client: httpx.AsyncClient, make
     assert (await client.get(path, headers=owner)).status_code == 200
 
 
-async def test_malformed_resume_id(client: httpx.AsyncClient, make_user) -> None:
+async def test_malformed_resume_id(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     response = await client.get("/api/resumes/123", headers=await make_user())
     assert response.status_code == 400
     assert response.json()["extra"][0]["key"] == "resume_id"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,8 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pypdf import PdfReader
 
-from conftest import ARTIFACTS, SAMPLE
-from support import running_api, running_worker
+from support import ARTIFACTS, SAMPLE, MakeUser, running_api, running_worker
 from vitae.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,7 +45,7 @@ def require_chromium() -> Path:
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium() -> AsyncGenerator[Browser]:
     """A headless Chromium; Playwright never downloads a browser of its own here."""
     executable = require_chromium()
     async with async_playwright() as playwright:
@@ -102,7 +101,7 @@ def watch_errors(page: Page) -> list[str]:
     return errors
 
 
-async def test_an_export_from_the_page(web_settings: Settings, make_user) -> None:
+async def test_an_export_from_the_page(web_settings: Settings, make_user: MakeUser) -> None:
     headers = await make_user(email="richard@example.com")
     token = headers["Authorization"].removeprefix("Bearer ")
     async with (
@@ -163,7 +162,7 @@ async def test_an_export_from_the_page(web_settings: Settings, make_user) -> Non
 
 
 async def test_a_refused_token_is_shown_and_another_can_be_given(
-    web_settings: Settings, make_user
+    web_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user(email="ada@example.com")
     async with running_api(web_settings) as api, chromium() as browser:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from conftest import SAMPLE
 from vitae.cli import main
 from vitae.settings import get_settings
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonresume-sample.json"
 
 LETTER = (612.0, 792.0)
 

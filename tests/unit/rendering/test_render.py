@@ -56,7 +56,7 @@ def render(resume: dict[str, Any], templates_dir: Path, template: str, **options
     return render_pdf(resume, RenderOptions(template, **options), templates_dir=templates_dir)
 
 
-def test_list_templates_returns_every_template(templates_dir):
+def test_list_templates_returns_every_template(templates_dir: Path):
     infos = list_templates(templates_dir)
 
     names = [info.name for info in infos]
@@ -70,7 +70,7 @@ def test_list_templates_returns_every_template(templates_dir):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_sample_shows_every_section(template, templates_dir, sample):
+def test_sample_shows_every_section(template: str, templates_dir: Path, sample: dict[str, Any]):
     pdf = render(sample, templates_dir, template)
 
     assert pdf.startswith(b"%PDF-")
@@ -142,7 +142,7 @@ def test_sample_shows_every_section(template, templates_dir, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_document_metadata(template, templates_dir, sample):
+def test_document_metadata(template: str, templates_dir: Path, sample: dict[str, Any]):
     reader = pypdf.PdfReader(io.BytesIO(render(sample, templates_dir, template)))
 
     assert reader.metadata is not None
@@ -152,7 +152,13 @@ def test_document_metadata(template, templates_dir, sample):
 
 @pytest.mark.parametrize("template", TEMPLATES)
 @pytest.mark.parametrize(("paper_size", "size"), [("a4", (595, 842)), ("letter", (612, 792))])
-def test_paper_size(template, paper_size, size, templates_dir, sample):
+def test_paper_size(
+    template: str,
+    paper_size: str,
+    size: tuple[int, int],
+    templates_dir: Path,
+    sample: dict[str, Any],
+):
     reader = pypdf.PdfReader(
         io.BytesIO(render(sample, templates_dir, template, paper_size=paper_size))
     )
@@ -162,7 +168,7 @@ def test_paper_size(template, paper_size, size, templates_dir, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_on_every_page_only_when_requested(template, templates_dir):
+def test_watermark_on_every_page_only_when_requested(template: str, templates_dir: Path):
     long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
     marked = pages_text(render(long, templates_dir, template, watermark=True))
     plain = pages_text(render(long, templates_dir, template, watermark=False))
@@ -183,7 +189,7 @@ def test_watermark_on_every_page_only_when_requested(template, templates_dir):
         {"basics": [], "work": "x", "education": [1, None], "languages": [{"language": 5}]},
     ],
 )
-def test_minimal_resume_renders(template, resume, templates_dir):
+def test_minimal_resume_renders(template: str, resume: dict[str, Any], templates_dir: Path):
     pdf = render(resume, templates_dir, template)
 
     assert len(pages_text(pdf)) == 1
@@ -244,7 +250,7 @@ LIST_FIELDS = {"highlights", "courses", "keywords", "roles"}
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_entries_with_a_single_field_show_it(template, templates_dir):
+def test_entries_with_a_single_field_show_it(template: str, templates_dir: Path):
     resume: dict[str, Any] = {}
     expected: list[str] = []
     for section, fields in SCHEMA_FIELDS.items():
@@ -286,14 +292,16 @@ BASICS_ALONE = [
 
 @pytest.mark.parametrize("template", TEMPLATES)
 @pytest.mark.parametrize(("basics", "shown"), BASICS_ALONE)
-def test_basics_with_a_single_field_show_it(template, basics, shown, templates_dir):
+def test_basics_with_a_single_field_show_it(
+    template: str, basics: dict[str, Any], shown: str, templates_dir: Path
+):
     text = text_of(render({"basics": basics}, templates_dir, template))
 
     assert shown.casefold() in text.casefold()
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_hostile_text_is_printed_literally(template, templates_dir):
+def test_hostile_text_is_printed_literally(template: str, templates_dir: Path):
     tokens = ['#read("/etc/passwd")', "$x$", "*b*", "<l>", "@ref", "\\", "]", '#panic("no")']
     hostile = " ".join(tokens)
     resume = {
@@ -312,7 +320,7 @@ def test_hostile_text_is_printed_literally(template, templates_dir):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_long_words_keep_their_text(template, templates_dir):
+def test_long_words_keep_their_text(template: str, templates_dir: Path):
     word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 2
     text = pages_text(render({"basics": {"summary": word}}, templates_dir, template))[0]
 
@@ -322,24 +330,24 @@ def test_long_words_keep_their_text(template, templates_dir):
 
 
 @pytest.mark.parametrize("name", ["nope", "../templates", "/etc", "", "fonts", "lib", "classic/"])
-def test_unknown_template_is_refused(name, templates_dir, sample):
+def test_unknown_template_is_refused(name: str, templates_dir: Path, sample: dict[str, Any]):
     with pytest.raises(UnknownTemplateError) as caught:
         render(sample, templates_dir, name)
 
     assert name in caught.value.message
 
 
-def test_unsupported_paper_size_is_refused(templates_dir, sample):
+def test_unsupported_paper_size_is_refused(templates_dir: Path, sample: dict[str, Any]):
     with pytest.raises(RenderError, match="legal"):
         render(sample, templates_dir, "classic", paper_size=cast("PaperSize", "legal"))
 
 
-def test_unencodable_resume_is_refused(templates_dir):
+def test_unencodable_resume_is_refused(templates_dir: Path):
     with pytest.raises(RenderError, match="JSON"):
         render({"basics": {"name": float("nan")}}, templates_dir, "classic")
 
 
-def test_typst_error_becomes_one_line_render_error(tmp_path):
+def test_typst_error_becomes_one_line_render_error(tmp_path: Path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "template.json").write_text(
@@ -355,7 +363,7 @@ def test_typst_error_becomes_one_line_render_error(tmp_path):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_cached_compiler_uses_the_new_inputs(template, templates_dir):
+def test_cached_compiler_uses_the_new_inputs(template: str, templates_dir: Path):
     first = render({"basics": {"name": "Alice Example"}}, templates_dir, template)
     second = render(
         {"basics": {"name": "Bob Example"}}, templates_dir, template, paper_size="letter"
@@ -368,13 +376,13 @@ def test_cached_compiler_uses_the_new_inputs(template, templates_dir):
     assert round(float(reader.pages[0].mediabox.width)) == 612
 
 
-def test_default_templates_dir_can_be_overridden(monkeypatch, tmp_path):
+def test_default_templates_dir_can_be_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("VITAE_TEMPLATES_DIR", str(tmp_path))
 
     assert default_templates_dir() == tmp_path
 
 
-async def test_renderer_renders_concurrently(templates_dir, sample):
+async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[str, Any]):
     renderer = Renderer(templates_dir, threads=2)
     try:
         names = [f"Person Number{i}" for i in range(8)]
@@ -397,7 +405,7 @@ async def test_renderer_renders_concurrently(templates_dir, sample):
         assert [other for other in names if other in text] == [name]
 
 
-async def test_renderer_lists_templates_and_reports_errors(templates_dir):
+async def test_renderer_lists_templates_and_reports_errors(templates_dir: Path):
     renderer = Renderer(templates_dir, threads=1)
     try:
         assert set(TEMPLATES) <= {info.name for info in renderer.templates()}

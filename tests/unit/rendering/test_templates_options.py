@@ -141,7 +141,9 @@ def test_values_are_normalised():
         ({"paperSize": "a4"}, "paperSize", ["paperSize field"]),
     ],
 )
-def test_invalid_options_name_the_option_and_the_allowed_values(options, option, words):
+def test_invalid_options_name_the_option_and_the_allowed_values(
+    options: dict[str, Any], option: str, words: list[str]
+):
     with pytest.raises(InvalidOptionError) as caught:
         validate_options(info(), options)
 
@@ -162,13 +164,13 @@ def test_paper_size_is_checked_on_its_own():
     assert "'a4', 'letter'" in caught.value.message
 
 
-def test_render_refuses_invalid_options(sample):
+def test_render_refuses_invalid_options(sample: dict[str, Any]):
     with pytest.raises(InvalidOptionError, match="fontFamily"):
         render(sample, fontFamily="Wingdings")
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_section_order_is_followed(template, sample):
+def test_section_order_is_followed(template: str, sample: dict[str, Any]):
     default = text_of(render(sample, template))
     reordered = text_of(render(sample, template, sectionOrder=["references", "education"]))
 
@@ -181,7 +183,7 @@ def test_section_order_is_followed(template, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_language_sets_headings_dates_and_present(template, sample):
+def test_language_sets_headings_dates_and_present(template: str, sample: dict[str, Any]):
     resume = {**sample, "work": [{**sample["work"][0], "endDate": None}]}
 
     german = text_of(render(resume, template, language="de"))
@@ -196,7 +198,7 @@ def test_language_sets_headings_dates_and_present(template, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_every_declared_language_renders(template):
+def test_every_declared_language_renders(template: str):
     declared = find_template(TEMPLATES_DIR, template).option("language")
     assert declared is not None
     resume = {"work": [{"name": "W", "startDate": "2013-12-01"}]}
@@ -206,13 +208,13 @@ def test_every_declared_language_renders(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_font_family_is_embedded(template, sample):
+def test_font_family_is_embedded(template: str, sample: dict[str, Any]):
     for family, font_name in [("Noto Serif", b"NotoSerif"), ("Inter", b"Inter")]:
         assert font_name in render(sample, template, fontFamily=family)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_accent_color_is_used(template, sample):
+def test_accent_color_is_used(template: str, sample: dict[str, Any]):
     # The colour appears in the content stream as RGB fractions (0.8 0.2 0.4 for #cc3366).
     pdf = render(sample, template, accentColor="#cc3366")
     reader = pypdf.PdfReader(io.BytesIO(pdf))
@@ -222,7 +224,7 @@ def test_accent_color_is_used(template, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_pdf_a_2b(template, sample):
+def test_pdf_a_2b(template: str, sample: dict[str, Any]):
     pdf = render(sample, template, pdfStandard="a-2b")
 
     assert b"<pdfaid:part>2</pdfaid:part>" in pdf

@@ -49,7 +49,7 @@ def pages_text(pdf: bytes) -> list[str]:
 
 @pytest.mark.parametrize("sample", list(SAMPLES))
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_matches_reference(template, sample):
+def test_matches_reference(template: str, sample: str):
     resume = load(sample)
     options = RenderOptions(template)
     templates_dir = default_templates_dir()
@@ -83,7 +83,7 @@ def test_matches_reference(template, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_output_is_deterministic(template):
+def test_output_is_deterministic(template: str):
     resume = load("long")
     options = RenderOptions(template, options={"pdfStandard": "a-2b"})
     templates_dir = default_templates_dir()

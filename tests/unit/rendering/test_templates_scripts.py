@@ -42,7 +42,7 @@ def text_of(pdf: bytes) -> str:
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_language_and_direction_are_detected(script):
+def test_language_and_direction_are_detected(script: str):
     resume = load(script)
 
     assert detect_language(resume) == script
@@ -59,7 +59,7 @@ def test_detection_ignores_a_few_foreign_letters():
 
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_script_has_no_missing_glyph(template, script, caplog):
+def test_script_has_no_missing_glyph(template: str, script: str, caplog: pytest.LogCaptureFixture):
     resume = load(script)
     with caplog.at_level(logging.WARNING, logger="vitae.rendering"):
         pdf = render(resume, template, pdfStandard="a-2b")
@@ -82,7 +82,7 @@ MIXED = {
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_every_font_family_covers_every_script(template):
+def test_every_font_family_covers_every_script(template: str):
     families = find_template(TEMPLATES_DIR, template).option("fontFamily")
     assert families is not None
     for family in families.values:
@@ -92,7 +92,7 @@ def test_every_font_family_covers_every_script(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_right_to_left_is_automatic_and_can_be_overridden(template):
+def test_right_to_left_is_automatic_and_can_be_overridden(template: str):
     resume = load("ar")
 
     automatic = render(resume, template)

@@ -11,9 +11,14 @@ import httpx
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from conftest import Services
-from integration.test_processes import create_user_token, service_environ, start_api, start_worker
-from vitae.embedded import free_port
+from support import (
+    Services,
+    create_user_token,
+    process_environ,
+    start_api,
+    start_worker,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -21,15 +26,13 @@ BURST = 1000
 
 
 async def test_a_burst_of_exports_to_two_workers(services: Services, tmp_path: Path) -> None:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    port = free_port()
-    env = {
-        **service_environ(services, tmp_path, port),
-        "VITAE_QUEUE_NAME": "burst",
-        "VITAE_EXPORTS_PER_MINUTE": "0",
-        "VITAE_LOG_FORMAT": "json",
-    }
+    env, cwd, port = process_environ(
+        services,
+        tmp_path,
+        VITAE_QUEUE_NAME="burst",
+        VITAE_EXPORTS_PER_MINUTE="0",
+        VITAE_LOG_FORMAT="json",
+    )
     procs = []
     for index in range(2):
         logs = tmp_path / f"worker-{index}"
@@ -60,10 +63,12 @@ async def test_a_burst_of_exports_to_two_workers(services: Services, tmp_path: P
             ids = {r.json()["exportId"] for r in responses}
             assert len(ids) == BURST
             collection = AsyncIOMotorClient(env["VITAE_MONGODB_URL"])["vitae_proc"]["exports"]
-            deadline = time.monotonic() + 600
-            while await collection.count_documents({"status": {"$in": ["pending", "processing"]}}):
-                assert time.monotonic() < deadline, "exports still active after 10 minutes"
-                await asyncio.sleep(1)
+
+            async def all_ended() -> bool:
+                active = {"status": {"$in": ["pending", "processing"]}}
+                return await collection.count_documents(active) == 0
+
+            await wait_until(all_ended, "exports still active after 10 minutes", 600, 1)
             elapsed = time.monotonic() - started
             docs = [
                 doc async for doc in collection.find({}, {"status": 1, "version": 1, "attempts": 1})

@@ -11,22 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Services
-from integration.test_processes import create_user_token, service_environ, start_api, start_worker
-from vitae.embedded import free_port
+from support import (
+    Services,
+    create_user_token,
+    process_environ,
+    start_api,
+    start_worker,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
 
 def test_schemathesis_finds_no_server_error(services: Services, tmp_path: Path) -> None:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    port = free_port()
-    env = {
-        **service_environ(services, tmp_path, port),
-        "VITAE_QUEUE_NAME": "fuzz",
-        "VITAE_EXPORTS_PER_MINUTE": "0",
-    }
+    env, cwd, port = process_environ(
+        services, tmp_path, VITAE_QUEUE_NAME="fuzz", VITAE_EXPORTS_PER_MINUTE="0"
+    )
     procs = [start_worker(env, cwd, tmp_path)]
     logs = tmp_path / "api"
     logs.mkdir()
