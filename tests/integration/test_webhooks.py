@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from bson import ObjectId
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from support import (
@@ -39,7 +40,7 @@ from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_delivery_queue
 from vitae.settings import Settings
 from vitae.timeutil import utcnow
-from vitae.webhooks.service import WebhookService
+from vitae.webhooks.service import DELIVER_WEBHOOK, WebhookService
 
 HOOKS = {
     "VITAE_WEBHOOK_ALLOW_HTTP": "true",
@@ -120,14 +121,17 @@ async def deliveries(
 
 
 async def wait_for_idle_deliveries(settings: Settings) -> None:
-    """Wait until the delivery queue has no job queued, running or scheduled for a retry:
-    nothing more can be sent, so what a receiver counted is final."""
+    """Wait until the delivery queue holds no delivery job that is queued, scheduled for a
+    retry or running: nothing more can be sent, so what a receiver counted is final. (The
+    queue's counts include the reconciler's cron job, which is always scheduled.)"""
     queue = open_delivery_queue(settings)
     await queue.connect()
+    pending = [Status.NEW, Status.QUEUED, Status.ACTIVE]
     try:
 
         async def idle() -> bool:
-            return await queue.count("incomplete") == 0
+            jobs = [job async for job in queue.iter_jobs(pending)]
+            return not any(job.function == DELIVER_WEBHOOK for job in jobs)
 
         await wait_until(idle, "webhook deliveries still queued or running", 30)
     finally:
