@@ -25,7 +25,11 @@ from vitae.rendering.scripts import detect_direction, detect_language
 # Typst's names for the API's paper sizes.
 _TYPST_PAPER: Final[dict[str, str]] = {"a4": "a4", "letter": "us-letter"}
 # The `pdfStandard` option's values, as Typst's PDF standards.
-_PDF_STANDARDS: Final[dict[str, Literal["a-2b"] | None]] = {"none": None, "a-2b": "a-2b"}
+_PDF_STANDARDS: Final[dict[str, Literal["a-2b", "ua-1"] | None]] = {
+    "none": None,
+    "a-2b": "a-2b",
+    "ua-1": "ua-1",
+}
 # PDF/A needs a document date; without `meta.lastModified` this fixed one keeps output
 # byte-identical (1980-01-01, the usual epoch of reproducible builds).
 _FALLBACK_DATE: Final = "1980-01-01"
