@@ -27,11 +27,12 @@ worker: sync
 test *ARGS: sync browser
     uv run pytest {{ARGS}}
 
-# Install Debian's Chromium for the browser test when it is missing (needs root and apt)
+# Install Debian's Chromium (browser test) and poppler-utils (pdftotext, document tests) when missing (needs root and apt)
 browser:
-    @[ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+    @{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/pdftotext ]; } || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation poppler-utils >/dev/null; }
     @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
+    @[ -x /usr/bin/pdftotext ] || echo "warning: pdftotext is missing: the document tests will fail (apt-get install poppler-utils)"
 
 # Long fault and load runs (a burst of 1,000 exports to two workers)
 chaos *ARGS: sync

@@ -18,8 +18,8 @@ from typing import Any
 
 import pypdf
 import pytest
-from pdftext import overlapping_words, poppler_text, pypdf_text, word_boxes
 
+from pdftext import overlapping_words, poppler_text, pypdf_text, word_boxes
 from vitae.rendering import (
     RenderError,
     RenderOptions,
@@ -54,7 +54,9 @@ def load(sample: str) -> dict[str, Any]:
     return json.loads(SAMPLES[sample].read_text(encoding="utf-8"))
 
 
-def render(resume: dict[str, Any], template: str, *, watermark: bool = False, **options: Any) -> bytes:
+def render(
+    resume: dict[str, Any], template: str, *, watermark: bool = False, **options: Any
+) -> bytes:
     return render_pdf(
         resume,
         RenderOptions(template, watermark=watermark, options=options),

@@ -7,6 +7,7 @@ from typing import Any, cast
 import pypdf
 import pytest
 
+from pdftext import poppler_text
 from vitae.rendering import (
     PaperSize,
     Renderer,
@@ -18,7 +19,6 @@ from vitae.rendering import (
     render_pdf,
     render_png,
 )
-from pdftext import poppler_text
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
 SAMPLES = Path(__file__).resolve().parent / "samples"
