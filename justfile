@@ -43,6 +43,10 @@ bench *ARGS: browser
     uv sync --frozen --group bench
     uv run --frozen --group bench python bench/pipeline.py {{ARGS}}
 
+# Compile cost of each template: CPU ms per document and per page, and a long word's cost
+bench-templates *ARGS: sync
+    uv run python bench/templates.py {{ARGS}}
+
 # Benchmark live events: 1,000 SSE streams on one API process, delivery delay and memory per stream
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
