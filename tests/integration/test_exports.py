@@ -73,15 +73,15 @@ async def test_free_user_gets_a_watermark(
     client: httpx.AsyncClient, make_user, sample_resume: dict[str, Any]
 ) -> None:
     pdfs: dict[bool, bytes] = {}
-    for credits in (0, 1):
-        headers = await make_user(credits=credits)
+    for balance in (0, 1):
+        headers = await make_user(credits=balance)
         resume = await create_resume(client, headers, sample_resume)
         created = (
             await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
         ).json()
-        assert created["watermarked"] is (credits == 0)
+        assert created["watermarked"] is (balance == 0)
         done = await wait_for_export(client, headers, created["exportId"])
-        assert done["watermarked"] is (credits == 0)
+        assert done["watermarked"] is (balance == 0)
         pdfs[done["watermarked"]] = await download(client, done["fileUrl"])
 
     # The mark is drawn, not written: the same text as the paid export's, another PDF.
