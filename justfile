@@ -27,11 +27,12 @@ worker: sync
 test *ARGS: sync browser
     uv run pytest {{ARGS}}
 
-# Install Debian's Chromium for the browser test when it is missing (needs root and apt)
+# Install Debian's Chromium (browser test) and poppler-utils (pdftotext, document tests) when missing (needs root and apt)
 browser:
-    @[ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+    @{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/pdftotext ]; } || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation poppler-utils >/dev/null; }
     @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
+    @[ -x /usr/bin/pdftotext ] || echo "warning: pdftotext is missing: the document tests will fail (apt-get install poppler-utils)"
 
 # Long fault and load runs (a burst of 1,000 exports to two workers)
 chaos *ARGS: sync
@@ -41,6 +42,10 @@ chaos *ARGS: sync
 bench *ARGS: browser
     uv sync --frozen --group bench
     uv run --frozen --group bench python bench/pipeline.py {{ARGS}}
+
+# Compile cost of each template: CPU ms per document and per page, and a long word's cost
+bench-templates *ARGS: sync
+    uv run python bench/templates.py {{ARGS}}
 
 # Benchmark live events: 1,000 SSE streams on one API process, delivery delay and memory per stream
 bench-sse *ARGS: sync

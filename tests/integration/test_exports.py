@@ -72,15 +72,21 @@ async def test_whole_journey_produces_a_pdf_with_the_resumes_text(
 async def test_free_user_gets_a_watermark(
     client: httpx.AsyncClient, make_user: MakeUser, sample_resume: dict[str, Any]
 ) -> None:
-    headers = await make_user(credits=0)
-    resume = await create_resume(client, headers, sample_resume)
-    created = (
-        await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
-    ).json()
-    assert created["watermarked"] is True
-    done = await wait_for_export(client, headers, created["exportId"])
-    assert done["watermarked"] is True
-    assert "Vitae" in pdf_text(await download(client, done["fileUrl"]))
+    pdfs: dict[bool, bytes] = {}
+    for balance in (0, 1):
+        headers = await make_user(credits=balance)
+        resume = await create_resume(client, headers, sample_resume)
+        created = (
+            await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        ).json()
+        assert created["watermarked"] is (balance == 0)
+        done = await wait_for_export(client, headers, created["exportId"])
+        assert done["watermarked"] is (balance == 0)
+        pdfs[done["watermarked"]] = await download(client, done["fileUrl"])
+
+    # The mark is drawn, not written: the same text as the paid export's, another PDF.
+    assert pdfs[True] != pdfs[False]
+    assert pdf_text(pdfs[True]) == pdf_text(pdfs[False])
 
 
 async def test_job_is_queued_with_the_story_options(

@@ -62,7 +62,8 @@ async def test_templates_are_listed_with_their_options(gallery: AsyncTestClient[
     assert options["dateLanguage"]["default"] is None
     assert options["presentLabel"]["maxLength"] == 40
     assert len(options["sectionOrder"]["default"]) == 12
-    assert options["pdfStandard"]["values"] == ["none", "a-2b"]
+    assert options["pdfStandard"]["values"] == ["none", "a-2b", "ua-1"]
+    assert options["fitPages"]["values"] == ["off", "1", "2", "3"]
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

@@ -23,7 +23,8 @@ _SPACES = re.compile(r"\s+")
 class TemplateOption:
     """One option of a template, as declared in its `template.json`.
 
-    - `choice`: one of `values` (matched case-insensitively, returned as declared);
+    - `choice`: one of `values` (matched case-insensitively, returned as declared; an integer
+      counts as its digits);
     - `color`: a hex colour matching `pattern` (returned as lowercase `#rrggbb`);
     - `order`: a list of distinct items of `values`; the items it leaves out follow in the
       default order, so the canonical value always lists every item;
@@ -58,6 +59,9 @@ class TemplateOption:
                 return self._text(value)
 
     def _choice(self, value: object) -> str:
+        # A number is taken as written ("fitPages": 1 is the choice "1").
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if isinstance(value, str):
             for allowed in self.values:
                 if allowed.casefold() == value.strip().casefold():

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,17 +21,26 @@ from vitae.rendering.catalog import (
     validate_options,
 )
 from vitae.rendering.errors import RenderError
+from vitae.rendering.photo import photo_svg
 from vitae.rendering.scripts import detect_direction, detect_language
 
 # Typst's names for the API's paper sizes.
 _TYPST_PAPER: Final[dict[str, str]] = {"a4": "a4", "letter": "us-letter"}
 # The `pdfStandard` option's values, as Typst's PDF standards.
-_PDF_STANDARDS: Final[dict[str, Literal["a-2b"] | None]] = {"none": None, "a-2b": "a-2b"}
+_PDF_STANDARDS: Final[dict[str, Literal["a-2b", "ua-1"] | None]] = {
+    "none": None,
+    "a-2b": "a-2b",
+    "ua-1": "ua-1",
+}
 # PDF/A needs a document date; without `meta.lastModified` this fixed one keeps output
 # byte-identical (1980-01-01, the usual epoch of reproducible builds).
 _FALLBACK_DATE: Final = "1980-01-01"
 # PNG resolution of `render_png` unless told otherwise.
 DEFAULT_PPI: Final = 72.0
+# The tightening steps a template offers for `fitPages` (`fit-steps` in templates/lib).
+FIT_STEPS: Final = 5
+# Every page object of a PDF that Typst writes ("/Type /Pages" is the page tree, not a page).
+_PAGE_OBJECT: Final = re.compile(rb"/Type\s*/Page\b")
 
 _log = logging.getLogger("vitae.rendering")
 
@@ -110,6 +120,8 @@ def _compile(
         )
     values = validate_options(info, options.options)
     standard = str(values.pop("pdfStandard", None) or "none")
+    fit_pages = values.pop("fitPages", None)
+    show_photo = values.pop("photo", None) == "show"
     resume = json.loads(data)
     if not isinstance(resume, dict):
         resume = {}
@@ -119,10 +131,40 @@ def _compile(
         "watermark": "true" if options.watermark else "false",
         "options": json.dumps(_resolve_auto(values, resume)),
         "date": _document_date(resume, pdf_a=standard != "none") or "",
+        "photo": (photo_svg(resume) if show_photo else None) or "",
+        "fit": "0",
     }
+    pdf_standard = _PDF_STANDARDS[standard]
+    if fit_pages is None or fit_pages == "off":
+        return _run(compiler, info, sys_inputs, output, ppi, pdf_standard)
+    # The template's own look first, then each tighter step until the résumé fits.
+    target = int(fit_pages)
+    pages = 0
+    for step in range(FIT_STEPS):
+        sys_inputs["fit"] = str(step)
+        result = _run(compiler, info, sys_inputs, output, ppi, pdf_standard)
+        pages = _page_count(result)
+        if pages <= target:
+            return result
+    unit = "page" if target == 1 else "pages"
+    raise RenderError(
+        f"the résumé does not fit on {target} {unit} with template {info.name!r}: it takes "
+        f"{pages} pages even with its tightest spacing and type (body text never goes below "
+        f"9 pt); shorten it, or ask for more pages"
+    )
+
+
+def _run(
+    compiler: typst.Compiler,
+    info: TemplateInfo,
+    sys_inputs: dict[str, str],
+    output: Literal["pdf", "png"],
+    ppi: float | None,
+    pdf_standard: Literal["a-2b", "ua-1"] | None,
+) -> bytes | list[bytes]:
     try:
         result, warnings = compiler.compile_with_warnings(
-            format=output, ppi=ppi, sys_inputs=sys_inputs, pdf_standards=_PDF_STANDARDS[standard]
+            format=output, ppi=ppi, sys_inputs=sys_inputs, pdf_standards=pdf_standard
         )
     except typst.TypstError as exc:
         raise RenderError(f"template {info.name!r} failed: {_first_line(exc.message)}") from exc
@@ -131,6 +173,12 @@ def _compile(
     if result is None:
         raise RenderError(f"template {info.name!r} produced nothing")
     return result
+
+
+def _page_count(result: bytes | list[bytes]) -> int:
+    if isinstance(result, list):
+        return len(result)
+    return len(_PAGE_OBJECT.findall(result))
 
 
 def _resolve_auto(values: dict[str, Any], resume: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, cast
 import pypdf
 import pytest
 
+from pdftext import poppler_text
 from vitae.rendering import (
     PaperSize,
     Renderer,
@@ -16,6 +17,7 @@ from vitae.rendering import (
     default_templates_dir,
     list_templates,
     render_pdf,
+    render_png,
 )
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
@@ -170,12 +172,23 @@ def test_paper_size(
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_watermark_on_every_page_only_when_requested(template: str, templates_dir: Path):
     long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
-    marked = pages_text(render(long, templates_dir, template, watermark=True))
-    plain = pages_text(render(long, templates_dir, template, watermark=False))
+    marked = render_png(long, RenderOptions(template, watermark=True), templates_dir=templates_dir)
+    plain = render_png(long, RenderOptions(template, watermark=False), templates_dir=templates_dir)
 
     assert len(marked) > 1  # the résumé runs over a page, so "every page" is tested
-    assert all(WATERMARK in page for page in marked)
-    assert not any(WATERMARK in page for page in plain)
+    assert len(marked) == len(plain)
+    assert all(a != b for a, b in zip(marked, plain, strict=True))
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_watermark_is_not_text(template, templates_dir):
+    long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
+    marked = render(long, templates_dir, template, watermark=True)
+    plain = render(long, templates_dir, template, watermark=False)
+
+    assert pages_text(marked) == pages_text(plain)
+    assert poppler_text(marked) == poppler_text(plain)
+    assert WATERMARK not in poppler_text(marked)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

@@ -53,14 +53,19 @@ def render(resume: dict[str, Any], template: str = "classic", **options: Any) ->
     return render_pdf(resume, RenderOptions(template, options=options), templates_dir=TEMPLATES_DIR)
 
 
+# Templates with room for a photo declare the `photo` option; the others leave it out.
+PHOTO_TEMPLATES = {"compact", "sidebar"}
+
+
 def test_every_template_declares_the_same_options():
     names = [option.name for option in info().options]
     assert names == [
         "paperSize", "accentColor", "fontFamily", "sectionOrder", "language", "dateLanguage",
-        "presentLabel", "direction", "pdfStandard",
+        "presentLabel", "direction", "fitPages", "pdfStandard",
     ]  # fmt: skip
     for template in list_templates(TEMPLATES_DIR):
-        assert [option.name for option in template.options] == names
+        expected = [*names[:-1], "photo", names[-1]] if template.name in PHOTO_TEMPLATES else names
+        assert [option.name for option in template.options] == expected
         order = template.option("sectionOrder")
         assert order is not None
         assert set(order.values) == SECTIONS
@@ -91,7 +96,17 @@ def test_defaults_fill_every_option_but_paper_size():
     assert options["dateLanguage"] is None
     assert options["presentLabel"] is None
     assert options["pdfStandard"] == "none"
+    assert options["fitPages"] == "off"
     assert set(options["sectionOrder"]) == SECTIONS
+
+
+def test_fit_pages_takes_a_number_or_its_digits():
+    assert validate_options(info(), {"fitPages": 1})["fitPages"] == "1"
+    assert validate_options(info(), {"fitPages": "3"})["fitPages"] == "3"
+    for wrong in [0, 4, True, 1.5, "one"]:
+        with pytest.raises(InvalidOptionError) as caught:
+            validate_options(info(), {"fitPages": wrong})
+        assert caught.value.option == "fitPages"
 
 
 def test_values_are_normalised():
