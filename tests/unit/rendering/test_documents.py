@@ -14,7 +14,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pypdf
 import pytest
@@ -73,15 +73,20 @@ def page_count(pdf: bytes) -> int:
     return len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
+def catalog(pdf: bytes) -> dict[str, Any]:
+    """The PDF's document catalog (its root dictionary)."""
+    return cast("dict[str, Any]", pypdf.PdfReader(io.BytesIO(pdf)).trailer["/Root"])
+
+
 def outline(pdf: bytes) -> list[str]:
     """The titles of the PDF's bookmarks (top level)."""
     items = pypdf.PdfReader(io.BytesIO(pdf)).outline
-    return [item["/Title"] for item in items if isinstance(item, dict)]
+    return [str(item["/Title"]) for item in items if isinstance(item, dict)]
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_corpus_document_reads_right(template, sample):
+def test_corpus_document_reads_right(template: str, sample: str) -> None:
     resume = load(sample)
     basics = resume.get("basics", {})
     pdf = render(resume, template, watermark=True, pdfStandard="ua-1")
@@ -113,10 +118,9 @@ def test_corpus_document_reads_right(template, sample):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_sections_are_headings_in_the_outline(template):
+def test_sections_are_headings_in_the_outline(template: str) -> None:
     resume = load("jsonresume-sample")
     pdf = render(resume, template)
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
     order = find_template(TEMPLATES_DIR, template).option("sectionOrder")
     assert order is not None
     assert isinstance(order.default, tuple)
@@ -128,18 +132,18 @@ def test_sections_are_headings_in_the_outline(template):
         side = [HEADINGS[key] for key in order.default if key in SIDEBAR_SECTIONS]
         expected = [h for h in expected if h not in side] + ["Profiles"] + side
     assert titles == expected
-    assert reader.trailer["/Root"]["/Lang"] == "en"
-    assert reader.trailer["/Root"]["/MarkInfo"]["/Marked"]
+    assert catalog(pdf)["/Lang"] == "en"
+    assert catalog(pdf)["/MarkInfo"]["/Marked"]
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_language_of_the_document(template):
+def test_language_of_the_document(template: str) -> None:
     pdf = render(load("ja"), template)
-    assert pypdf.PdfReader(io.BytesIO(pdf)).trailer["/Root"]["/Lang"] == "ja"
+    assert catalog(pdf)["/Lang"] == "ja"
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_continuation_pages_carry_the_name(template):
+def test_continuation_pages_carry_the_name(template: str) -> None:
     resume = load("long")
     pages = pypdf_text(render(resume, template)).split("\f")
 
@@ -149,7 +153,7 @@ def test_continuation_pages_carry_the_name(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_long_end_cells_wrap_beside_the_title(template):
+def test_long_end_cells_wrap_beside_the_title(template: str) -> None:
     title = "Principal Engineer"
     resume = {
         "basics": {"name": "Ada Long"},
@@ -181,7 +185,7 @@ def test_long_end_cells_wrap_beside_the_title(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_a_long_word_costs_time_in_proportion(template):
+def test_a_long_word_costs_time_in_proportion(template: str) -> None:
     def seconds(kib: int) -> float:
         word = ("abcdefghij" * (kib * 103))[: kib * 1024]
         start = time.process_time()
@@ -196,7 +200,7 @@ def test_a_long_word_costs_time_in_proportion(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_academic_dates_and_words_stay_whole(template):
+def test_academic_dates_and_words_stay_whole(template: str) -> None:
     word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
     text = poppler_text(render({"basics": {"name": "A", "summary": word}}, template))
 
@@ -205,14 +209,14 @@ def test_academic_dates_and_words_stay_whole(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_cjk_dates_are_not_split(template):
+def test_cjk_dates_are_not_split(template: str) -> None:
     text = poppler_text(render(load("zh"), template))
     assert "2019年3月 – 至今" in text
     assert re.search(r"年\n", text) is None
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_fit_pages_tightens_until_the_resume_fits(template):
+def test_fit_pages_tightens_until_the_resume_fits(template: str) -> None:
     resume = load("jsonresume-sample")
     if template == "compact":  # a page already: make it longer
         resume["work"] = resume["work"] * 5
@@ -228,7 +232,7 @@ def test_fit_pages_tightens_until_the_resume_fits(template):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_fit_pages_reports_a_resume_that_cannot_fit(template):
+def test_fit_pages_reports_a_resume_that_cannot_fit(template: str) -> None:
     with pytest.raises(RenderError, match="does not fit on 1 page"):
         render(load("long"), template, fitPages=1)
 
@@ -267,7 +271,7 @@ PHOTO = "data:image/png;base64," + base64.b64encode(png(60, 40)).decode()
 
 
 @pytest.mark.parametrize("template", PHOTO_TEMPLATES)
-def test_photo_from_a_data_uri(template):
+def test_photo_from_a_data_uri(template: str) -> None:
     shown = render(with_image(PHOTO), template, pdfStandard="ua-1")
     hidden = render(with_image(PHOTO), template, photo="hide")
 
@@ -287,6 +291,6 @@ def test_photo_from_a_data_uri(template):
         + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(MAX_PHOTO_BYTES)).decode(),
     ],
 )
-def test_a_photo_that_cannot_be_used_is_left_out(image):
+def test_a_photo_that_cannot_be_used_is_left_out(image: str) -> None:
     for template in PHOTO_TEMPLATES:
         assert images_in(render(with_image(image), template)) == 0

@@ -58,7 +58,7 @@ def render(resume: dict[str, Any], templates_dir: Path, template: str, **options
     return render_pdf(resume, RenderOptions(template, **options), templates_dir=templates_dir)
 
 
-def test_list_templates_returns_every_template(templates_dir: Path):
+def test_list_templates_returns_every_template(templates_dir: Path) -> None:
     infos = list_templates(templates_dir)
 
     names = [info.name for info in infos]
@@ -72,7 +72,9 @@ def test_list_templates_returns_every_template(templates_dir: Path):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_sample_shows_every_section(template: str, templates_dir: Path, sample: dict[str, Any]):
+def test_sample_shows_every_section(
+    template: str, templates_dir: Path, sample: dict[str, Any]
+) -> None:
     pdf = render(sample, templates_dir, template)
 
     assert pdf.startswith(b"%PDF-")
@@ -144,7 +146,7 @@ def test_sample_shows_every_section(template: str, templates_dir: Path, sample: 
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_document_metadata(template: str, templates_dir: Path, sample: dict[str, Any]):
+def test_document_metadata(template: str, templates_dir: Path, sample: dict[str, Any]) -> None:
     reader = pypdf.PdfReader(io.BytesIO(render(sample, templates_dir, template)))
 
     assert reader.metadata is not None
@@ -160,7 +162,7 @@ def test_paper_size(
     size: tuple[int, int],
     templates_dir: Path,
     sample: dict[str, Any],
-):
+) -> None:
     reader = pypdf.PdfReader(
         io.BytesIO(render(sample, templates_dir, template, paper_size=paper_size))
     )
@@ -170,7 +172,7 @@ def test_paper_size(
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_on_every_page_only_when_requested(template: str, templates_dir: Path):
+def test_watermark_on_every_page_only_when_requested(template: str, templates_dir: Path) -> None:
     long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
     marked = render_png(long, RenderOptions(template, watermark=True), templates_dir=templates_dir)
     plain = render_png(long, RenderOptions(template, watermark=False), templates_dir=templates_dir)
@@ -181,7 +183,7 @@ def test_watermark_on_every_page_only_when_requested(template: str, templates_di
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_is_not_text(template, templates_dir):
+def test_watermark_is_not_text(template: str, templates_dir: Path) -> None:
     long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
     marked = render(long, templates_dir, template, watermark=True)
     plain = render(long, templates_dir, template, watermark=False)
@@ -202,7 +204,7 @@ def test_watermark_is_not_text(template, templates_dir):
         {"basics": [], "work": "x", "education": [1, None], "languages": [{"language": 5}]},
     ],
 )
-def test_minimal_resume_renders(template: str, resume: dict[str, Any], templates_dir: Path):
+def test_minimal_resume_renders(template: str, resume: dict[str, Any], templates_dir: Path) -> None:
     pdf = render(resume, templates_dir, template)
 
     assert len(pages_text(pdf)) == 1
@@ -263,7 +265,7 @@ LIST_FIELDS = {"highlights", "courses", "keywords", "roles"}
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_entries_with_a_single_field_show_it(template: str, templates_dir: Path):
+def test_entries_with_a_single_field_show_it(template: str, templates_dir: Path) -> None:
     resume: dict[str, Any] = {}
     expected: list[str] = []
     for section, fields in SCHEMA_FIELDS.items():
@@ -307,14 +309,14 @@ BASICS_ALONE = [
 @pytest.mark.parametrize(("basics", "shown"), BASICS_ALONE)
 def test_basics_with_a_single_field_show_it(
     template: str, basics: dict[str, Any], shown: str, templates_dir: Path
-):
+) -> None:
     text = text_of(render({"basics": basics}, templates_dir, template))
 
     assert shown.casefold() in text.casefold()
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_hostile_text_is_printed_literally(template: str, templates_dir: Path):
+def test_hostile_text_is_printed_literally(template: str, templates_dir: Path) -> None:
     tokens = ['#read("/etc/passwd")', "$x$", "*b*", "<l>", "@ref", "\\", "]", '#panic("no")']
     hostile = " ".join(tokens)
     resume = {
@@ -333,7 +335,7 @@ def test_hostile_text_is_printed_literally(template: str, templates_dir: Path):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_long_words_keep_their_text(template: str, templates_dir: Path):
+def test_long_words_keep_their_text(template: str, templates_dir: Path) -> None:
     word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 2
     text = pages_text(render({"basics": {"summary": word}}, templates_dir, template))[0]
 
@@ -343,24 +345,26 @@ def test_long_words_keep_their_text(template: str, templates_dir: Path):
 
 
 @pytest.mark.parametrize("name", ["nope", "../templates", "/etc", "", "fonts", "lib", "classic/"])
-def test_unknown_template_is_refused(name: str, templates_dir: Path, sample: dict[str, Any]):
+def test_unknown_template_is_refused(
+    name: str, templates_dir: Path, sample: dict[str, Any]
+) -> None:
     with pytest.raises(UnknownTemplateError) as caught:
         render(sample, templates_dir, name)
 
     assert name in caught.value.message
 
 
-def test_unsupported_paper_size_is_refused(templates_dir: Path, sample: dict[str, Any]):
+def test_unsupported_paper_size_is_refused(templates_dir: Path, sample: dict[str, Any]) -> None:
     with pytest.raises(RenderError, match="legal"):
         render(sample, templates_dir, "classic", paper_size=cast("PaperSize", "legal"))
 
 
-def test_unencodable_resume_is_refused(templates_dir: Path):
+def test_unencodable_resume_is_refused(templates_dir: Path) -> None:
     with pytest.raises(RenderError, match="JSON"):
         render({"basics": {"name": float("nan")}}, templates_dir, "classic")
 
 
-def test_typst_error_becomes_one_line_render_error(tmp_path: Path):
+def test_typst_error_becomes_one_line_render_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "template.json").write_text(
@@ -376,7 +380,7 @@ def test_typst_error_becomes_one_line_render_error(tmp_path: Path):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-def test_cached_compiler_uses_the_new_inputs(template: str, templates_dir: Path):
+def test_cached_compiler_uses_the_new_inputs(template: str, templates_dir: Path) -> None:
     first = render({"basics": {"name": "Alice Example"}}, templates_dir, template)
     second = render(
         {"basics": {"name": "Bob Example"}}, templates_dir, template, paper_size="letter"
@@ -389,13 +393,15 @@ def test_cached_compiler_uses_the_new_inputs(template: str, templates_dir: Path)
     assert round(float(reader.pages[0].mediabox.width)) == 612
 
 
-def test_default_templates_dir_can_be_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def test_default_templates_dir_can_be_overridden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("VITAE_TEMPLATES_DIR", str(tmp_path))
 
     assert default_templates_dir() == tmp_path
 
 
-async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[str, Any]):
+async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[str, Any]) -> None:
     renderer = Renderer(templates_dir, threads=2)
     try:
         names = [f"Person Number{i}" for i in range(8)]
@@ -418,7 +424,7 @@ async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[s
         assert [other for other in names if other in text] == [name]
 
 
-async def test_renderer_lists_templates_and_reports_errors(templates_dir: Path):
+async def test_renderer_lists_templates_and_reports_errors(templates_dir: Path) -> None:
     renderer = Renderer(templates_dir, threads=1)
     try:
         assert set(TEMPLATES) <= {info.name for info in renderer.templates()}
