@@ -108,8 +108,28 @@ class JobSettings:
     retention_days: int = 30
     metrics_port: int = 0
     concurrency: int = 10
-    render_threads: int = 0
     progress_after: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """The render processes of a worker and what one render may cost.
+
+    ``processes``: how many (0: one per CPU). ``timeout``: seconds of compile before the
+    process is killed. ``memory_mb``: address-space limit of each process. ``max_pages``:
+    longest PDF. ``wait``: seconds a render may wait for a free process before the job is
+    retried. A render's wait and compile fit in the job's timeout with time left to store.
+    """
+
+    processes: int = 0
+    timeout: float = 20.0
+    memory_mb: int = 1024
+    max_pages: int = 40
+    wait: float = 5.0
+
+
+# Seconds of a job's timeout kept for storing the PDF and recording the outcome.
+STORE_MARGIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +165,7 @@ class Settings:
     paid_export_threshold: int
     templates_dir: Path
     jobs: JobSettings
+    render: RenderSettings
     webhooks: WebhookSettings
     queue_name: str
     sse_heartbeat: float
@@ -168,6 +189,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         raise ConfigurationError(f"VITAE_STORAGE must be 'local' or 's3', got {storage!r}")
     host = read.str("HOST", "127.0.0.1") or "127.0.0.1"
     port = read.int("PORT", 8000)
+    job_timeout = read.int("JOB_TIMEOUT", 30)
     return Settings(
         redis_url=read.str("REDIS_URL"),
         mongodb_url=read.str("MONGODB_URL"),
@@ -197,7 +219,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         jobs=JobSettings(
             attempts=read.int("JOB_ATTEMPTS", 3),
             retry_delay=read.float("JOB_RETRY_DELAY", 1.0),
-            timeout=read.int("JOB_TIMEOUT", 30),
+            timeout=job_timeout,
             heartbeat=read.int("JOB_HEARTBEAT", 10),
             retention=read.int("JOB_RETENTION", 86_400),
             sweep_interval=read.int("SWEEP_INTERVAL", 15),
@@ -205,9 +227,9 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             retention_days=read.int("RETENTION_DAYS", 30),
             metrics_port=read.int("WORKER_METRICS_PORT", 0),
             concurrency=read.int("WORKER_CONCURRENCY", 10),
-            render_threads=read.int("RENDER_THREADS", 0),
             progress_after=read.float("PROGRESS_AFTER", 0.1),
         ),
+        render=render_settings(read, job_timeout),
         webhooks=WebhookSettings(
             allow_http=read.bool("WEBHOOK_ALLOW_HTTP", default=False),
             allow_networks=read.list("WEBHOOK_ALLOW_NETWORKS"),
@@ -218,6 +240,28 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             concurrency=read.int("WEBHOOK_CONCURRENCY", 20),
             per_host=read.int("WEBHOOK_PER_HOST", 4),
         ),
+    )
+
+
+def render_settings(read: _Reader, job_timeout: int) -> RenderSettings:
+    """The render limits; refused when a render could outlive its job (SAQ would cancel the
+    job and retry it, instead of failing it once with the reason).
+    """
+    timeout = read.float("RENDER_TIMEOUT", min(20.0, job_timeout * 2 / 3))
+    budget = job_timeout - STORE_MARGIN - timeout
+    wait = read.float("RENDER_WAIT", max(min(5.0, budget), 0.0))
+    if timeout <= 0 or wait < 0 or timeout + wait > job_timeout - STORE_MARGIN:
+        raise ConfigurationError(
+            f"{PREFIX}RENDER_TIMEOUT ({timeout:g} s) plus {PREFIX}RENDER_WAIT ({wait:g} s) must "
+            f"be positive and leave {STORE_MARGIN:g} s of {PREFIX}JOB_TIMEOUT ({job_timeout} s)"
+        )
+    return RenderSettings(
+        # VITAE_RENDER_THREADS is the name from before render processes.
+        processes=read.int("RENDER_PROCESSES", read.int("RENDER_THREADS", 0)),
+        timeout=timeout,
+        memory_mb=read.int("RENDER_MEMORY_MB", 1024),
+        max_pages=read.int("RENDER_MAX_PAGES", 40),
+        wait=wait,
     )
 
 

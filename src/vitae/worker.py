@@ -97,7 +97,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         assert settings.mongodb_url is not None  # noqa: S101  (narrowed by require)
         engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
         await db.prepare(engine, MODELS)
-        renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
+        renderer = Renderer(settings.templates_dir, settings.render)
         storage = await open_storage(settings)
         ctx["deps"] = WorkerDeps(
             settings=settings,

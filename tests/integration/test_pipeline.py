@@ -127,7 +127,7 @@ async def worker_deps(settings: Settings) -> WorkerDeps:
         settings=settings,
         engine=db.open_engine(settings.mongodb_url, settings.mongodb_database),
         storage=await open_storage(settings),
-        renderer=Renderer(settings.templates_dir, threads=1),
+        renderer=Renderer(settings.templates_dir, settings.render),
         queue=queue,
         events=ExportEvents(queue.redis),
     )

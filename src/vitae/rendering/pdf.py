@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ _PDF_STANDARDS: Final[dict[str, Literal["a-2b"] | None]] = {"none": None, "a-2b"
 _FALLBACK_DATE: Final = "1980-01-01"
 # PNG resolution of `render_png` unless told otherwise.
 DEFAULT_PPI: Final = 72.0
+
+# The page tree's root as Typst writes it. A résumé's text can put the same bytes in the
+# document's metadata, but only a bigger count than the real one, so the largest match is taken.
+_PAGE_COUNT = re.compile(rb"/Type\s*/Pages\s*/Count\s+(\d+)")
 
 _log = logging.getLogger("vitae.rendering")
 
@@ -131,6 +136,11 @@ def _compile(
     if result is None:
         raise RenderError(f"template {info.name!r} produced nothing")
     return result
+
+
+def count_pages(pdf: bytes) -> int:
+    """The number of pages of a PDF written by Typst, read from its page tree (no parsing)."""
+    return max((int(match) for match in _PAGE_COUNT.findall(pdf)), default=0)
 
 
 def _resolve_auto(values: dict[str, Any], resume: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from vitae.rendering import (
     list_templates,
     render_pdf,
 )
+from vitae.settings import RenderSettings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -375,7 +376,7 @@ def test_default_templates_dir_can_be_overridden(monkeypatch, tmp_path):
 
 
 async def test_renderer_renders_concurrently(templates_dir, sample):
-    renderer = Renderer(templates_dir, threads=2)
+    renderer = Renderer(templates_dir, RenderSettings(processes=2))
     try:
         names = [f"Person Number{i}" for i in range(8)]
         jobs = [
@@ -398,7 +399,7 @@ async def test_renderer_renders_concurrently(templates_dir, sample):
 
 
 async def test_renderer_lists_templates_and_reports_errors(templates_dir):
-    renderer = Renderer(templates_dir, threads=1)
+    renderer = Renderer(templates_dir, RenderSettings(processes=1))
     try:
         assert set(TEMPLATES) <= {info.name for info in renderer.templates()}
         with pytest.raises(UnknownTemplateError):
