@@ -26,6 +26,7 @@ import signal
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Pipe
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from vitae.rendering.catalog import list_templates
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
-    from pathlib import Path
 
 _log = logging.getLogger("vitae.rendering")
 
@@ -66,6 +66,10 @@ class _Child:
     process: BaseProcess
     conn: Connection
     owner: str | None = None
+    # Address space (MB) past which the process is replaced after its render: half-way from
+    # its size when warm to the limit. Typst keeps caches that grow with what it has
+    # compiled, and a long-lived process must not come to fail an ordinary résumé.
+    retire_at: int = 0
 
 
 @dataclass(slots=True)
@@ -147,13 +151,16 @@ class RenderPool:
         """Render a résumé encoded by `encode_resume` in a free process; see `Renderer.render`."""
         child = await self._acquire(owner)
         try:
-            kind, value = await self._exchange(child, data, options)
+            kind, value, size = await self._exchange(child, data, options)
         except BaseException:  # timed out, cancelled or died: the process may be mid-compile
             self._discard(child)
             self._slots.returned(child)
             raise
         self._slots.returned(child)
-        self._slots.offer(child)
+        if size > child.retire_at:
+            self._discard(child)
+        else:
+            self._slots.offer(child)
         if kind != "ok" or not isinstance(value, bytes):
             raise value if isinstance(value, RenderError) else RenderError(str(value))
         return value
@@ -187,7 +194,7 @@ class RenderPool:
 
     async def _exchange(
         self, child: _Child, data: str, options: RenderOptions
-    ) -> tuple[str, object]:
+    ) -> tuple[str, object, int]:
         try:
             child.conn.send((data, options))
         except OSError:
@@ -240,7 +247,7 @@ class RenderPool:
         """Hand out a new process once it has warmed up and said so."""
         try:
             await _readable(child.conn)
-            child.conn.recv()
+            warm_size: int = child.conn.recv()
         except (EOFError, OSError):
             await asyncio.to_thread(child.process.join)
             _log.error(
@@ -250,6 +257,7 @@ class RenderPool:
             return
         if self._closed:
             return
+        child.retire_at = (warm_size + self._limits.memory_mb) // 2
         self._slots.offer(child)
 
     def _spawn_task(self, awaitable: Coroutine[Any, Any, None]) -> None:
@@ -302,13 +310,14 @@ def serve(conn: Connection, templates_dir: Path, memory_mb: int, max_pages: int)
     """A render process's life: limit memory, warm up, then render each request on `conn`."""
     limit_memory(memory_mb)
     warm(templates_dir)
-    conn.send(os.getpid())
+    conn.send(address_space_mb())
     while True:
         try:
             data, options = conn.recv()
         except EOFError:  # the worker closed the pipe: it is shutting down
             return
-        conn.send(render_reply(data, options, templates_dir, max_pages))
+        kind, value = render_reply(data, options, templates_dir, max_pages)
+        conn.send((kind, value, address_space_mb()))
 
 
 def limit_memory(memory_mb: int) -> None:
@@ -341,6 +350,13 @@ def render_reply(
     if pages > max_pages:
         return ("error", PageLimitError(pages, max_pages))
     return ("ok", pdf)
+
+
+def address_space_mb() -> int:
+    """The calling process's address space (what `RLIMIT_AS` limits), in MB."""
+    with Path("/proc/self/statm").open("rb") as statm:
+        pages = int(statm.read().split()[0])
+    return pages * resource.getpagesize() // (1024 * 1024)
 
 
 def _memory_mb() -> int:
