@@ -310,14 +310,14 @@ def serve(conn: Connection, templates_dir: Path, memory_mb: int, max_pages: int)
     """A render process's life: limit memory, warm up, then render each request on `conn`."""
     limit_memory(memory_mb)
     warm(templates_dir)
-    conn.send(address_space_mb())
-    while True:
-        try:
+    try:
+        conn.send(address_space_mb())
+        while True:
             data, options = conn.recv()
-        except EOFError:  # the worker closed the pipe: it is shutting down
-            return
-        kind, value = render_reply(data, options, templates_dir, max_pages)
-        conn.send((kind, value, address_space_mb()))
+            kind, value = render_reply(data, options, templates_dir, max_pages)
+            conn.send((kind, value, address_space_mb()))
+    except (EOFError, BrokenPipeError):  # the worker closed the pipe: it is shutting down
+        return
 
 
 def limit_memory(memory_mb: int) -> None:

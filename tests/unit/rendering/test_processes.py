@@ -132,7 +132,7 @@ async def test_a_compile_past_its_time_is_killed_and_its_process_replaced(make_r
     assert seconds < 1.0 + SLACK
     killed = before - set(renderer.pids())
     assert len(killed) == 1
-    assert not any(alive(pid) for pid in killed)
+    await until(lambda: not any(alive(pid) for pid in killed), "the killed process is gone", 2)
     await started(renderer, 2)
     assert len(set(renderer.pids()) - before) == 1
     assert (await renderer.render({"name": "After"}, PROBE_OPTIONS)).startswith(b"%PDF-")
@@ -206,7 +206,7 @@ async def test_a_cancelled_render_ends_its_compile(make_renderer) -> None:
         await render
     killed = before - set(renderer.pids())
     assert len(killed) == 1
-    assert not any(alive(pid) for pid in killed)
+    await until(lambda: not any(alive(pid) for pid in killed), "the killed process is gone", 2)
     await started(renderer, 2)
 
 
