@@ -2,7 +2,6 @@
 killed by hand, a cancelled render, and one owner's renders against another's."""
 
 import asyncio
-import json
 import os
 import signal
 import time
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import probe
 from vitae.rendering import (
     PageLimitError,
     Renderer,
@@ -23,30 +23,8 @@ from vitae.rendering import (
 from vitae.rendering.pdf import count_pages
 from vitae.settings import RenderSettings
 
-# A template that misbehaves on request: `mode` in the résumé picks how.
-PROBE = """\
-#let data = json(bytes(sys.inputs.data))
-#let mode = data.at("mode", default: "plain")
-#if mode == "spin" { for i in range(100000) { for j in range(100000) { } } }
-#if mode == "hog" { let a = range(100000000); [#a.len()] }
-#if mode == "pages" { for i in range(data.at("pages")) { [page #i]; pagebreak() } }
-Hello #data.at("name", default: "")
-"""
-PROBE_META = {
-    "name": "probe",
-    "title": "Probe",
-    "description": "Misbehaves on request, for tests.",
-    "options": [
-        {
-            "name": "paperSize",
-            "type": "choice",
-            "values": ["a4", "letter"],
-            "default": "a4",
-            "description": "Paper size.",
-        }
-    ],
-}
-PROBE_OPTIONS = RenderOptions("probe")
+PROBE_OPTIONS = RenderOptions(probe.NAME)
+SPIN = {"mode": "slow", "loops": probe.FOREVER}
 # Seconds a killed process may take to be seen dead and replaced.
 SLACK = 5.0
 
@@ -54,9 +32,7 @@ SLACK = 5.0
 @pytest.fixture(scope="module")
 def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("templates")
-    (root / "probe").mkdir()
-    (root / "probe" / "main.typ").write_text(PROBE, encoding="utf-8")
-    (root / "probe" / "template.json").write_text(json.dumps(PROBE_META), encoding="utf-8")
+    probe.write_probe(root)
     return root
 
 
@@ -125,7 +101,7 @@ async def test_a_compile_past_its_time_is_killed_and_its_process_replaced(make_r
     renderer = await make_renderer(timeout=1.0)
     before = set(renderer.pids())
 
-    error, seconds = await timed(renderer.render({"mode": "spin"}, PROBE_OPTIONS))
+    error, seconds = await timed(renderer.render(SPIN, PROBE_OPTIONS))
 
     assert isinstance(error, RenderTimeoutError)
     assert error.message == "it took longer than the 1 s limit"
@@ -182,7 +158,7 @@ async def test_a_pdf_past_the_page_cap_fails_and_keeps_its_process(make_renderer
 async def test_a_process_killed_by_hand_is_a_transient_error(make_renderer) -> None:
     renderer = await make_renderer(timeout=30.0, processes=1)
     (pid,) = renderer.pids()
-    render = asyncio.create_task(renderer.render({"mode": "spin"}, PROBE_OPTIONS))
+    render = asyncio.create_task(renderer.render(SPIN, PROBE_OPTIONS))
     await until(lambda: not renderer.ready(), "the render has the process")
 
     os.kill(pid, signal.SIGKILL)
@@ -197,7 +173,7 @@ async def test_a_process_killed_by_hand_is_a_transient_error(make_renderer) -> N
 async def test_a_cancelled_render_ends_its_compile(make_renderer) -> None:
     renderer = await make_renderer(timeout=30.0)
     before = set(renderer.pids())
-    render = asyncio.create_task(renderer.render({"mode": "spin"}, PROBE_OPTIONS))
+    render = asyncio.create_task(renderer.render(SPIN, PROBE_OPTIONS))
     await until(lambda: renderer.ready() < 2, "the render has a process")
 
     render.cancel()
@@ -213,8 +189,7 @@ async def test_a_cancelled_render_ends_its_compile(make_renderer) -> None:
 async def test_one_owner_cannot_take_every_process(make_renderer) -> None:
     renderer = await make_renderer(timeout=2.0)
     hostile = [
-        asyncio.create_task(renderer.render({"mode": "spin"}, PROBE_OPTIONS, owner="mallory"))
-        for _ in range(3)
+        asyncio.create_task(renderer.render(SPIN, PROBE_OPTIONS, owner="mallory")) for _ in range(3)
     ]
     # One of them has a process; the others wait, as the owner may hold only one.
     await until(lambda: renderer.ready() < 2, "a hostile render has a process")
@@ -230,7 +205,7 @@ async def test_one_owner_cannot_take_every_process(make_renderer) -> None:
 
 async def test_a_render_waits_for_a_process_only_so_long(make_renderer) -> None:
     renderer = await make_renderer(processes=1, timeout=5.0, wait=0.5)
-    first = asyncio.create_task(renderer.render({"mode": "spin"}, PROBE_OPTIONS))
+    first = asyncio.create_task(renderer.render(SPIN, PROBE_OPTIONS))
     await until(lambda: not renderer.ready(), "the first render has the process")
 
     with pytest.raises(RenderUnavailableError, match=r"no render process was free within 0\.5 s"):
