@@ -38,7 +38,7 @@ from vitae.rendering.errors import (
     RenderUnavailableError,
 )
 from vitae.rendering.pdf import RenderOptions, count_pages, render_encoded
-from vitae.settings import RenderSettings
+from vitae.settings import PREFIX, RenderSettings
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -57,6 +57,8 @@ _M_ARENA_MAX: Final = -8
 _ARENAS: Final = 2
 # Typst's allocator aborts the process when an allocation fails (the limit was met).
 _MEMORY_EXIT: Final = -signal.SIGABRT
+# Seconds before a process that could not start is tried again.
+_RESTART_DELAY: Final = 5.0
 # Seconds a process may take to finish its compile when the worker stops.
 _CLOSE_GRACE: Final = 2.0
 
@@ -216,16 +218,27 @@ class RenderPool:
         if code == _MEMORY_EXIT:
             return RenderMemoryError(self._limits.memory_mb)
         _log.warning("render process %s died with exit code %s", child.process.pid, code)
-        return RenderUnavailableError(f"the render process died (exit code {code}); retrying")
+        return RenderUnavailableError(f"the render process died (exit code {code})")
 
     def _discard(self, child: _Child) -> None:
         """Kill a process that may still be compiling, and start its replacement."""
         self._children.discard(child)
+        asyncio.get_running_loop().remove_reader(child.process.sentinel)
         child.process.kill()
         child.conn.close()
         self._spawn_task(asyncio.to_thread(child.process.join))  # reaped, no zombie
         if not self._closed:
             self._start_child()
+
+    def _exited(self, child: _Child) -> None:
+        """A process ended on its own (killed by hand, or by the system): a busy one is
+        handled by its render; an idle one is replaced now, before a render is sent to it.
+        """
+        asyncio.get_running_loop().remove_reader(child.process.sentinel)
+        if child in self._slots.idle:
+            self._slots.idle.remove(child)
+            _log.warning("idle render process %s ended; replacing it", child.process.pid)
+            self._discard(child)
 
     def _start_child(self) -> None:
         # POSIX's pipe type; basedpyright also checks Windows, where it differs.
@@ -250,14 +263,25 @@ class RenderPool:
             warm_size: int = child.conn.recv()
         except (EOFError, OSError):
             await asyncio.to_thread(child.process.join)
-            _log.error(
-                "a render process exited during start-up (exit code %s)", child.process.exitcode
-            )
             self._children.discard(child)
+            child.conn.close()
+            if self._closed:
+                return
+            _log.error(
+                "a render process exited during start-up (exit code %s; is %sRENDER_MEMORY_MB "
+                "too low?); starting another in %g s",
+                child.process.exitcode,
+                PREFIX,
+                _RESTART_DELAY,
+            )
+            await asyncio.sleep(_RESTART_DELAY)
+            if not self._closed:
+                self._start_child()
             return
         if self._closed:
             return
         child.retire_at = (warm_size + self._limits.memory_mb) // 2
+        asyncio.get_running_loop().add_reader(child.process.sentinel, self._exited, child)
         self._slots.offer(child)
 
     def _spawn_task(self, awaitable: Coroutine[Any, Any, None]) -> None:
@@ -277,6 +301,10 @@ class RenderPool:
     def close(self) -> None:
         """Stop every render process: each ends when its pipe closes, or is killed soon after."""
         self._closed = True
+        with contextlib.suppress(RuntimeError):  # no loop: no reader was added either
+            loop = asyncio.get_running_loop()
+            for child in self._children:
+                loop.remove_reader(child.process.sentinel)
         for child in self._children:
             child.conn.close()
         for child in self._children:

@@ -170,6 +170,16 @@ async def test_a_process_killed_by_hand_is_a_transient_error(make_renderer) -> N
     assert (await renderer.render({"name": "Again"}, PROBE_OPTIONS)).startswith(b"%PDF-")
 
 
+async def test_an_idle_process_that_dies_is_replaced_before_it_is_used(make_renderer) -> None:
+    renderer = await make_renderer(processes=1)
+    (pid,) = renderer.pids()
+
+    os.kill(pid, signal.SIGKILL)
+
+    await until(lambda: renderer.pids() != [pid], "the dead process is replaced")
+    assert (await renderer.render({"name": "Next"}, PROBE_OPTIONS)).startswith(b"%PDF-")
+
+
 async def test_a_cancelled_render_ends_its_compile(make_renderer) -> None:
     renderer = await make_renderer(timeout=30.0)
     before = set(renderer.pids())
