@@ -5,12 +5,11 @@ array of 100 million integers, about 3 GB; `pages`: `pages` page breaks)."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pathlib import Path
+import shutil
+from pathlib import Path
 
 NAME = "probe"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 # Thousands of iterations (minutes) that no deadline of a test waits for.
 FOREVER = 1_000_000
 
@@ -44,3 +43,16 @@ def write_probe(templates_dir: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "main.typ").write_text(MAIN, encoding="utf-8")
     (folder / "template.json").write_text(json.dumps(META), encoding="utf-8")
+
+
+def templates_with_probe(root: Path) -> Path:
+    """A copy of the real templates plus the probe, under `root`."""
+    templates = root / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    write_probe(templates)
+    return templates
+
+
+def slow(seconds: float) -> dict[str, object]:
+    """A résumé that the probe takes about `seconds` to render."""
+    return {"mode": "slow", "loops": int(seconds * 5000)}

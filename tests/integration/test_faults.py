@@ -9,11 +9,11 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+import probe
 from conftest import Services, make_settings
 from integration.test_processes import (
     create_user_token,
@@ -27,16 +27,14 @@ from vitae.embedded import start_mongo
 pytestmark = pytest.mark.slow
 
 
-def long_resume(entries: int = 1500) -> dict[str, Any]:
-    """A résumé that takes Typst a few seconds: long enough to kill a worker mid-render."""
-    highlights = [
-        f"Delivered outcome {n} with a sentence long enough to fill a line" for n in range(8)
-    ]
-    work = [
-        {"name": f"Company {i}", "position": "Engineer", "highlights": highlights}
-        for i in range(entries)
-    ]
-    return {"basics": {"name": "Long Career"}, "work": work}
+def slow_export_environ(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """``env`` with the probe template, whose slow mode gives a render of a few seconds:
+    long enough to stop a worker mid-render (a real résumé that slow passes no size limit).
+    """
+    return {**env, "VITAE_TEMPLATES_DIR": str(probe.templates_with_probe(tmp_path))}
+
+
+SLOW = probe.slow(2.0)
 
 
 async def test_killed_worker_mid_render_completes_exactly_once(
@@ -48,7 +46,7 @@ async def test_killed_worker_mid_render_completes_exactly_once(
 
     port = free_port()
     env = {
-        **service_environ(services, tmp_path, port),
+        **slow_export_environ(service_environ(services, tmp_path, port), tmp_path),
         "VITAE_QUEUE_NAME": "faults",
         "VITAE_JOB_HEARTBEAT": "1",
         "VITAE_SWEEP_INTERVAL": "1",
@@ -59,7 +57,7 @@ async def test_killed_worker_mid_render_completes_exactly_once(
     try:
         headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'crash@example.com')}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            resume = await create_resume(client, headers, long_resume())
+            resume = await create_resume(client, headers, SLOW, template=probe.NAME)
             created = (
                 await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
             ).json()
@@ -184,13 +182,16 @@ async def test_sigterm_lets_a_running_render_finish(services: Services, tmp_path
     from vitae.embedded import free_port  # noqa: PLC0415
 
     port = free_port()
-    env = {**service_environ(services, tmp_path, port), "VITAE_QUEUE_NAME": "graceful"}
+    env = {
+        **slow_export_environ(service_environ(services, tmp_path, port), tmp_path),
+        "VITAE_QUEUE_NAME": "graceful",
+    }
     worker = start_worker(env, cwd, tmp_path)
     api = start_api(env, cwd, tmp_path)
     try:
         headers = {"Authorization": f"Bearer {create_user_token(env, cwd, 'calm@example.com')}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            resume = await create_resume(client, headers, long_resume())
+            resume = await create_resume(client, headers, SLOW, template=probe.NAME)
             created = (
                 await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
             ).json()

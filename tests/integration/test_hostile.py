@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ import pytest
 from saq import Worker
 
 import probe
-from conftest import ROOT, Services, make_settings
+from conftest import Services, make_settings
 from support import Headers, create_resume, running_api, running_worker, wait_for_export
 from vitae.rendering import Renderer
 from vitae.resumes import limits
@@ -41,10 +40,7 @@ LIMIT_REASON = re.compile(
 @pytest.fixture(scope="module")
 def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real templates plus the probe."""
-    root = tmp_path_factory.mktemp("hostile") / "templates"
-    shutil.copytree(ROOT / "templates", root)
-    probe.write_probe(root)
-    return root
+    return probe.templates_with_probe(tmp_path_factory.mktemp("hostile"))
 
 
 def hostile_settings(services: Services, data_dir: Path, templates: Path, **extra: str) -> Settings:
@@ -198,7 +194,7 @@ async def test_a_render_process_killed_mid_compile_is_retried_and_completes(
         renderer = await warm(worker)
         headers = await make_user()
         pids = renderer.pids()
-        export_id = await export(client, headers, {"mode": "slow", "loops": 5000}, probe.NAME)
+        export_id = await export(client, headers, probe.slow(1.0), probe.NAME)
         deadline = time.monotonic() + 20
         while renderer.ready() == len(pids):  # until a process has taken the compile
             assert time.monotonic() < deadline, "the render never started"

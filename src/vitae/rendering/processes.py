@@ -50,6 +50,8 @@ _log = logging.getLogger("vitae.rendering")
 _CONTEXT: Final = multiprocessing.get_context("forkserver")
 # Imported once by the fork server, so a new render process starts with Typst loaded.
 _CONTEXT.set_forkserver_preload(["vitae.rendering.pdf"])
+# Linux's `prctl` option: a signal for this process when its parent exits.
+_PR_SET_PDEATHSIG: Final = 1
 # glibc's `mallopt` parameter for the number of malloc arenas.
 _M_ARENA_MAX: Final = -8
 # Each malloc arena reserves 64 MB of address space; Typst's threads would each get one and
@@ -336,6 +338,7 @@ async def _readable(conn: Connection) -> None:
 
 def serve(conn: Connection, templates_dir: Path, memory_mb: int, max_pages: int) -> None:
     """A render process's life: limit memory, warm up, then render each request on `conn`."""
+    die_with_parent()
     limit_memory(memory_mb)
     warm(templates_dir)
     try:
@@ -348,11 +351,22 @@ def serve(conn: Connection, templates_dir: Path, memory_mb: int, max_pages: int)
         return
 
 
+def die_with_parent() -> None:
+    """Be killed when the fork server exits, which it does when the worker dies: a worker
+    killed mid-render must not leave a compile running with no one to stop it.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def limit_memory(memory_mb: int) -> None:
     """Cap this process's address space, so that an allocation past it fails."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        libc.mallopt(_M_ARENA_MAX, _ARENAS)
+        _libc().mallopt(_M_ARENA_MAX, _ARENAS)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 

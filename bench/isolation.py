@@ -1,0 +1,150 @@
+# ruff: noqa: INP001  (a script, and a helper of bench/pipeline.py; not a package)
+"""What running each compile in a render process costs, against a compile in a thread.
+
+    uv run python bench/isolation.py [--seconds 5]
+
+One render at a time through the same asyncio call a worker's job makes, for the sample
+résumé (one page) and the long one (five pages): in a thread (``render_encoded`` in a
+one-thread executor, the renderer before render processes) and in one render process
+(``Renderer``). Latency is from the call to the PDF in hand; CPU is every thread of this
+process plus the render process, from ``/proc``. The difference is the isolation's cost:
+the request and the PDF pickled through a pipe, and the event loop waking on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from vitae.rendering import Renderer, RenderOptions, default_templates_dir
+from vitae.rendering.pdf import encode_resume, render_encoded
+from vitae.settings import RenderSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+RESUMES = {
+    "one page": ROOT / "examples" / "jsonresume-sample.json",
+    "five pages": ROOT / "tests" / "unit" / "rendering" / "samples" / "long.json",
+}
+OPTIONS = RenderOptions("classic")
+TICKS = os.sysconf("SC_CLK_TCK")
+MS = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Renders of one résumé one way: median and p95 latency (ms), CPU per render (ms)."""
+
+    median_ms: float
+    p95_ms: float
+    cpu_ms: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """One résumé in a thread and in a render process."""
+
+    resume: str
+    thread: Run
+    process: Run
+
+    def line(self) -> str:
+        """A one-line summary."""
+        latency = self.process.median_ms - self.thread.median_ms
+        cpu = self.process.cpu_ms - self.thread.cpu_ms
+        return (
+            f"render process vs thread, {self.resume}: latency median "
+            f"{self.thread.median_ms:.1f} → {self.process.median_ms:.1f} ms ({latency:+.2f} ms), "
+            f"p95 {self.thread.p95_ms:.1f} → {self.process.p95_ms:.1f} ms; CPU per render "
+            f"{self.thread.cpu_ms:.1f} → {self.process.cpu_ms:.1f} ms ({cpu:+.2f} ms)"
+        )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of this process (every thread) and of `pids`."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    total = usage.ru_utime + usage.ru_stime
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+async def timed_loop(render: object, seconds: float, pids: list[int]) -> Run:
+    """Call `render()` (an async callable) one at a time for `seconds`."""
+    assert callable(render)
+    for _ in range(5):  # warm: compilers, caches
+        await render()
+    latencies: list[float] = []
+    cpu_start = cpu_seconds(pids)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        await render()
+        latencies.append(time.perf_counter() - start)
+    cpu = cpu_seconds(pids) - cpu_start
+    latencies.sort()
+    return Run(
+        median_ms=statistics.median(latencies) * MS,
+        p95_ms=latencies[int(len(latencies) * 0.95)] * MS,
+        cpu_ms=cpu / len(latencies) * MS,
+        count=len(latencies),
+    )
+
+
+async def measure_one(name: str, path: Path, seconds: float) -> Cost:
+    """One résumé, in a thread and then in a render process."""
+    resume = json.loads(path.read_text(encoding="utf-8"))
+    templates = default_templates_dir()
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        async def in_thread() -> bytes:
+            data = encode_resume(resume)
+            return await loop.run_in_executor(pool, render_encoded, data, OPTIONS, templates)
+
+        thread = await timed_loop(in_thread, seconds, [])
+    renderer = Renderer(templates, RenderSettings(processes=1))
+    try:
+        deadline = time.monotonic() + 30
+        while not renderer.ready():
+            assert time.monotonic() < deadline, "the render process did not start"
+            await asyncio.sleep(0.01)
+
+        async def in_process() -> bytes:
+            return await renderer.render(resume, OPTIONS)
+
+        process = await timed_loop(in_process, seconds, renderer.pids())
+    finally:
+        renderer.close()
+    return Cost(name, thread, process)
+
+
+def measure_isolation(seconds: float) -> list[Cost]:
+    """The isolation's cost for each résumé, `seconds` of renders each way."""
+
+    async def run() -> list[Cost]:
+        return [await measure_one(name, path, seconds) for name, path in RESUMES.items()]
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    """Print the cost for each résumé."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="of renders, each way")
+    args = parser.parse_args()
+    for cost in measure_isolation(args.seconds):
+        print(cost.line())  # noqa: T201  (a script's output)
+
+
+if __name__ == "__main__":
+    main()
