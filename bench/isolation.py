@@ -20,6 +20,7 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,61 +79,77 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def timed_loop(render: object, seconds: float, pids: list[int]) -> Run:
-    """Call `render()` (an async callable) one at a time for `seconds`."""
-    assert callable(render)
-    for _ in range(5):  # warm: compilers, caches
-        await render()
-    latencies: list[float] = []
+@dataclass(slots=True)
+class Samples:
+    """Latencies (s) and CPU (s) of one way of rendering."""
+
+    latencies: list[float]
+    cpu: float = 0.0
+
+    def run(self) -> Run:
+        """The summary."""
+        ordered = sorted(self.latencies)
+        return Run(
+            median_ms=statistics.median(ordered) * MS,
+            p95_ms=ordered[int(len(ordered) * 0.95)] * MS,
+            cpu_ms=self.cpu / len(ordered) * MS,
+            count=len(ordered),
+        )
+
+
+async def block(
+    render: Callable[[], Awaitable[bytes]], count: int, pids: list[int], into: Samples
+) -> None:
+    """`count` renders one after the other, added to `into`."""
     cpu_start = cpu_seconds(pids)
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    for _ in range(count):
         start = time.perf_counter()
         await render()
-        latencies.append(time.perf_counter() - start)
-    cpu = cpu_seconds(pids) - cpu_start
-    latencies.sort()
-    return Run(
-        median_ms=statistics.median(latencies) * MS,
-        p95_ms=latencies[int(len(latencies) * 0.95)] * MS,
-        cpu_ms=cpu / len(latencies) * MS,
-        count=len(latencies),
-    )
+        into.latencies.append(time.perf_counter() - start)
+    into.cpu += cpu_seconds(pids) - cpu_start
 
 
-async def measure_one(name: str, path: Path, seconds: float) -> Cost:
-    """One résumé, in a thread and then in a render process."""
-    resume = json.loads(path.read_text(encoding="utf-8"))
+async def measure_one(name: str, resume: dict[str, object], seconds: float) -> Cost:
+    """One résumé in a thread and in a render process, in alternating blocks of ten renders
+    (so that a change of the machine's load touches both ways alike) for `seconds` in all.
+    """
     templates = default_templates_dir()
     loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-
-        async def in_thread() -> bytes:
-            data = encode_resume(resume)
-            return await loop.run_in_executor(pool, render_encoded, data, OPTIONS, templates)
-
-        thread = await timed_loop(in_thread, seconds, [])
     renderer = Renderer(templates, RenderSettings(processes=1))
     try:
-        deadline = time.monotonic() + 30
-        while not renderer.ready():
-            assert time.monotonic() < deadline, "the render process did not start"
-            await asyncio.sleep(0.01)
+        with ThreadPoolExecutor(max_workers=1) as pool:
 
-        async def in_process() -> bytes:
-            return await renderer.render(resume, OPTIONS)
+            async def in_thread() -> bytes:
+                data = encode_resume(resume)
+                return await loop.run_in_executor(pool, render_encoded, data, OPTIONS, templates)
 
-        process = await timed_loop(in_process, seconds, renderer.pids())
+            async def in_process() -> bytes:
+                return await renderer.render(resume, OPTIONS)
+
+            deadline = time.monotonic() + 30
+            while not renderer.ready():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the render process did not start")
+                await asyncio.sleep(0.01)
+            thread, process = Samples([]), Samples([])
+            await block(in_thread, 5, [], Samples([]))  # warm: compilers, caches
+            await block(in_process, 5, [], Samples([]))
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                await block(in_thread, 10, [], thread)
+                await block(in_process, 10, renderer.pids(), process)
     finally:
         renderer.close()
-    return Cost(name, thread, process)
+    return Cost(name, thread.run(), process.run())
 
 
 def measure_isolation(seconds: float) -> list[Cost]:
     """The isolation's cost for each résumé, `seconds` of renders each way."""
 
     async def run() -> list[Cost]:
-        return [await measure_one(name, path, seconds) for name, path in RESUMES.items()]
+        return [await measure_one(name, resume, seconds) for name, resume in resumes.items()]
+
+    resumes = {name: json.loads(path.read_text(encoding="utf-8")) for name, path in RESUMES.items()}
 
     return asyncio.run(run())
 

@@ -247,10 +247,11 @@ def render_settings(read: _Reader, job_timeout: int) -> RenderSettings:
     """The render limits; refused when a render could outlive its job (SAQ would cancel the
     job and retry it, instead of failing it once with the reason).
     """
-    timeout = read.float("RENDER_TIMEOUT", min(20.0, job_timeout * 2 / 3))
-    budget = job_timeout - STORE_MARGIN - timeout
-    wait = read.float("RENDER_WAIT", max(min(5.0, budget), 0.0))
-    if timeout <= 0 or wait < 0 or timeout + wait > job_timeout - STORE_MARGIN:
+    # By default 20 s of compile and 5 s of wait, or 80 % and 20 % of a shorter budget.
+    budget = job_timeout - STORE_MARGIN
+    timeout = read.float("RENDER_TIMEOUT", min(20.0, budget * 0.8))
+    wait = read.float("RENDER_WAIT", max(min(5.0, budget - timeout), 0.0))
+    if timeout <= 0 or wait < 0 or timeout + wait > budget:
         raise ConfigurationError(
             f"{PREFIX}RENDER_TIMEOUT ({timeout:g} s) plus {PREFIX}RENDER_WAIT ({wait:g} s) must "
             f"be positive and leave {STORE_MARGIN:g} s of {PREFIX}JOB_TIMEOUT ({job_timeout} s)"
