@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,16 @@ RESUMES = {
     "one page": ROOT / "examples" / "jsonresume-sample.json",
     "five pages": ROOT / "tests" / "unit" / "rendering" / "samples" / "long.json",
 }
-OPTIONS = RenderOptions("classic")
+# A one-line template: its compile takes well under a millisecond, so what is left is the
+# cost of the hand-over itself.
+TINY = "tiny"
+TINY_MAIN = '#let data = json(bytes(sys.inputs.data))\nHello #data.at("name", default: "")\n'
+TINY_META = {
+    "name": TINY,
+    "title": "Tiny",
+    "description": "One line.",
+    "options": [{"name": "paperSize", "type": "choice", "values": ["a4"], "default": "a4"}],
+}
 TICKS = os.sysconf("SC_CLK_TCK")
 MS = 1000.0
 
@@ -109,11 +119,13 @@ async def block(
     into.cpu += cpu_seconds(pids) - cpu_start
 
 
-async def measure_one(name: str, resume: dict[str, object], seconds: float) -> Cost:
+async def measure_one(
+    name: str, resume: dict[str, object], seconds: float, templates: Path
+) -> Cost:
     """One résumé in a thread and in a render process, in alternating blocks of ten renders
     (so that a change of the machine's load touches both ways alike) for `seconds` in all.
     """
-    templates = default_templates_dir()
+    options = RenderOptions(TINY if templates.name == TINY else "classic")
     loop = asyncio.get_running_loop()
     renderer = Renderer(templates, RenderSettings(processes=1))
     try:
@@ -121,10 +133,10 @@ async def measure_one(name: str, resume: dict[str, object], seconds: float) -> C
 
             async def in_thread() -> bytes:
                 data = encode_resume(resume)
-                return await loop.run_in_executor(pool, render_encoded, data, OPTIONS, templates)
+                return await loop.run_in_executor(pool, render_encoded, data, options, templates)
 
             async def in_process() -> bytes:
-                return await renderer.render(resume, OPTIONS)
+                return await renderer.render(resume, options)
 
             deadline = time.monotonic() + 30
             while not renderer.ready():
@@ -144,14 +156,22 @@ async def measure_one(name: str, resume: dict[str, object], seconds: float) -> C
 
 
 def measure_isolation(seconds: float) -> list[Cost]:
-    """The isolation's cost for each résumé, `seconds` of renders each way."""
+    """The isolation's cost for a one-line template and each résumé, `seconds` each."""
 
-    async def run() -> list[Cost]:
-        return [await measure_one(name, resume, seconds) for name, resume in resumes.items()]
+    async def run(tiny: Path) -> list[Cost]:
+        costs = [await measure_one("a one-line template", {"name": "A"}, seconds, tiny)]
+        templates = default_templates_dir()
+        for name, resume in resumes.items():
+            costs.append(await measure_one(name, resume, seconds, templates))
+        return costs
 
     resumes = {name: json.loads(path.read_text(encoding="utf-8")) for name, path in RESUMES.items()}
-
-    return asyncio.run(run())
+    with tempfile.TemporaryDirectory() as root:
+        tiny = Path(root) / TINY
+        (tiny / TINY).mkdir(parents=True)
+        (tiny / TINY / "main.typ").write_text(TINY_MAIN, encoding="utf-8")
+        (tiny / TINY / "template.json").write_text(json.dumps(TINY_META), encoding="utf-8")
+        return asyncio.run(run(tiny))
 
 
 def main() -> None:
