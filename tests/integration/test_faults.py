@@ -16,7 +16,9 @@ import pytest
 import probe
 from conftest import Services, make_settings
 from integration.test_processes import (
+    alive,
     create_user_token,
+    descendants,
     service_environ,
     start_api,
     start_worker,
@@ -63,8 +65,15 @@ async def test_killed_worker_mid_render_completes_exactly_once(
             ).json()
             rendering = await wait_for_export(client, headers, created["exportId"], {"processing"})
             assert rendering["attempts"] == 1
+            helpers = descendants(first.process.pid)  # its fork server and render processes
+            assert helpers
             os.kill(first.process.pid, signal.SIGKILL)  # mid-render: no goodbye, no heartbeat
             first.process.wait()
+            # None of them goes on compiling for a worker that is gone.
+            deadline = time.monotonic() + 10
+            while any(alive(pid) for pid in helpers):
+                assert time.monotonic() < deadline, "render processes outlived their worker"
+                await asyncio.sleep(0.05)
             logs = tmp_path / "second"
             logs.mkdir()
             second = start_worker(env, cwd, logs)
