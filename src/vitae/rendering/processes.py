@@ -59,6 +59,8 @@ _M_ARENA_MAX: Final = -8
 _ARENAS: Final = 2
 # Typst's allocator aborts the process when an allocation fails (the limit was met).
 _MEMORY_EXIT: Final = -signal.SIGABRT
+# Seconds someone waits for a process before a borrowed one is taken back.
+_RECLAIM_AFTER: Final = 1.0
 # Seconds before a process that could not start is tried again.
 _RESTART_DELAY: Final = 5.0
 # Seconds a process may take to finish its compile when the worker stops.
@@ -70,6 +72,10 @@ class _Child:
     process: BaseProcess
     conn: Connection
     owner: str | None = None
+    # Taken beyond its owner's share, while no one else wanted it: given back (killed, the
+    # render retried later) when someone else has waited `_RECLAIM_AFTER` for a process.
+    borrowed: bool = False
+    reclaimed: bool = False
     # Address space (MB) past which the process is replaced after its render: half-way from
     # its size when warm to the limit. Typst keeps caches that grow with what it has
     # compiled, and a long-lived process must not come to fail an ordinary résumé.
@@ -78,9 +84,11 @@ class _Child:
 
 @dataclass(slots=True)
 class _Slots:
-    """Which processes are free and who waits for one, first come first served, except that
-    one owner (a user) may hold at most `per_owner` processes at once, so that a user's
-    hostile exports always leave a process to everyone else.
+    """Which processes are free and who waits for one, first come first served, with a share
+    per owner (a user): an owner may hold `per_owner` processes (all but one); it may borrow
+    the last ones only while no one else waits, and a borrowed process is reclaimed when
+    someone else has waited too long. So one user's hostile exports always leave a process
+    to everyone else, and a lone user still gets every process.
     """
 
     per_owner: int
@@ -89,39 +97,60 @@ class _Slots:
         default_factory=deque[tuple[str | None, "asyncio.Future[_Child]"]]
     )
     held: Counter[str | None] = field(default_factory=Counter[str | None])
+    busy: set[_Child] = field(default_factory=set[_Child])
 
-    def may_take(self, owner: str | None) -> bool:
+    def within_share(self, owner: str | None) -> bool:
+        """Whether `owner` holds fewer processes than its share (no owner: no share)."""
         return owner is None or self.held[owner] < self.per_owner
 
     def give(self, child: _Child, owner: str | None) -> _Child:
         child.owner = owner
+        child.borrowed = not self.within_share(owner)
         self.held[owner] += 1
+        self.busy.add(child)
         return child
 
     def offer(self, child: _Child) -> None:
-        """A process is free: idle, or given to the first waiter that may take one."""
+        """A process is free: idle, or given to a waiter."""
         self.idle.append(child)
         self.dispatch()
 
     def returned(self, child: _Child) -> None:
         """`child`'s owner no longer holds it (it is offered again or replaced)."""
+        self.busy.discard(child)
         self.held[child.owner] -= 1
         if self.held[child.owner] <= 0:
             del self.held[child.owner]
         child.owner = None
+        child.borrowed = False
         self.dispatch()
 
     def dispatch(self) -> None:
-        """Give idle processes to waiters that may take one, in the order they came."""
-        for entry in list(self.waiters):
-            if not self.idle:
-                return
-            owner, future = entry
-            if future.done():
-                self.waiters.remove(entry)
-            elif self.may_take(owner):
-                self.waiters.remove(entry)
-                future.set_result(self.give(self.idle.pop(), owner))
+        """Give idle processes to waiters within their share, in the order they came; then,
+        if some are still idle, lend them to the others.
+        """
+        for lend in (False, True):
+            for entry in list(self.waiters):
+                if not self.idle:
+                    return
+                owner, future = entry
+                if future.done():
+                    self.waiters.remove(entry)
+                elif lend or self.within_share(owner):
+                    self.waiters.remove(entry)
+                    future.set_result(self.give(self.idle.pop(), owner))
+
+    def reclaim(self, entry: tuple[str | None, asyncio.Future[_Child]]) -> _Child | None:
+        """The borrowed process to take back for `entry`, if it still waits within its share."""
+        owner, future = entry
+        if future.done() or entry not in self.waiters or not self.within_share(owner):
+            return None
+        borrowed = [
+            child
+            for child in self.busy
+            if child.borrowed and not child.reclaimed and self.held[child.owner] > self.per_owner
+        ]
+        return borrowed[-1] if borrowed else None
 
 
 class RenderPool:
@@ -174,10 +203,12 @@ class RenderPool:
         if self._closed:
             raise RenderUnavailableError("the renderer is shutting down")
         self._watch()
-        future: asyncio.Future[_Child] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Child] = loop.create_future()
         entry = (owner, future)
         slots.waiters.append(entry)
         slots.dispatch()
+        reclaim = loop.call_later(_RECLAIM_AFTER, self._reclaim, entry)
         taken = False
         try:
             async with asyncio.timeout(self._limits.wait):
@@ -188,6 +219,7 @@ class RenderPool:
                 f"no render process was free within {self._limits.wait:g} s"
             ) from None
         finally:
+            reclaim.cancel()
             if entry in slots.waiters:
                 slots.waiters.remove(entry)
             if not taken and future.done() and not future.cancelled():
@@ -213,9 +245,18 @@ class RenderPool:
         except (EOFError, OSError):
             raise await self._died(child) from None
 
+    def _reclaim(self, entry: tuple[str | None, asyncio.Future[_Child]]) -> None:
+        """Someone has waited too long while a process is lent: end the borrowed render."""
+        child = self._slots.reclaim(entry)
+        if child is not None:
+            child.reclaimed = True
+            child.process.kill()
+
     async def _died(self, child: _Child) -> Exception:
         """The error for a process that ended mid-render, once it is reaped."""
         await asyncio.to_thread(child.process.join)
+        if child.reclaimed:
+            return RenderUnavailableError("the render gave way to another user's")
         code = child.process.exitcode
         if code == _MEMORY_EXIT:
             return RenderMemoryError(self._limits.memory_mb)
