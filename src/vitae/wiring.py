@@ -217,7 +217,7 @@ async def render_worker(settings: Settings, queue: RedisQueue) -> AsyncGenerator
     async with contextlib.AsyncExitStack() as stack:
         engine = await stack.enter_async_context(_database(settings, MODELS))
         storage = await stack.enter_async_context(_storage(settings))
-        renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
+        renderer = Renderer(settings.templates_dir, settings.render)
         stack.callback(renderer.close)
         services = build_services(
             settings,

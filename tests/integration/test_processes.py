@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from processes import STOP_TIMEOUT, VITAE, Child, descendants, spawn_vitae, wait_for_text
+from processes import STOP_TIMEOUT, VITAE, Child, alive, descendants, spawn_vitae, wait_for_text
 from pypdf import PdfReader
 
 from support import (
@@ -51,15 +51,6 @@ def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None, url
     return port
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
 
 
 def pdf_text(data: bytes) -> str:

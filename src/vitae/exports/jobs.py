@@ -181,7 +181,7 @@ async def _render_export(
         )
         try:
             with RENDER_TIME.time():
-                pdf = await deps.renderer.render(resume.content, options)
+                pdf = await deps.renderer.render(resume.content, options, owner=userId)
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")

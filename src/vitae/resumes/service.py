@@ -9,6 +9,7 @@ from odmantic.query import desc
 
 from vitae.db import find_by_id
 from vitae.errors import InvalidRequestError, NotFoundError
+from vitae.resumes.limits import check_content
 from vitae.resumes.models import Resume
 from vitae.timeutil import utcnow
 
@@ -18,25 +19,6 @@ if TYPE_CHECKING:
     from odmantic import AIOEngine
 
 type OnDelete = Callable[[ObjectId], Awaitable[int]]
-
-INT64 = 2**63
-
-
-def check_storable(value: object, path: str = "content") -> None:
-    """Refuse what JSON allows but the database cannot keep: NUL in a key, integers beyond
-    64 bits. The error names the first offending path.
-    """
-    if isinstance(value, dict):
-        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
-            name = str(key)  # pyright: ignore[reportUnknownArgumentType]
-            if "\x00" in name:
-                raise InvalidRequestError("keys cannot contain the NUL character", field=path)
-            check_storable(item, f"{path}.{name}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType]
-            check_storable(item, f"{path}[{index}]")
-    elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
-        raise InvalidRequestError("integers must fit in 64 bits", field=path)
 
 
 class ResumeService:
@@ -59,7 +41,7 @@ class ResumeService:
         self, user_id: ObjectId, *, title: str, content: dict[str, Any], template: str
     ) -> Resume:
         """Store a new résumé."""
-        check_storable(content)
+        check_content(content)
         resume = Resume(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user_id, title=title, content=content, template=self._check_template(template)
         )
@@ -100,7 +82,7 @@ class ResumeService:
         if title is not None:
             resume.title = title
         if content is not None:
-            check_storable(content)
+            check_content(content)
             resume.content = content
         if template is not None:
             resume.template = self._check_template(template)
