@@ -16,11 +16,19 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Services, make_settings
 from saq import Worker
 
 import probe
-from support import Headers, MakeUser, create_resume, running_api, running_worker, wait_for_export
+from support import (
+    Headers,
+    MakeUser,
+    Services,
+    create_resume,
+    make_settings,
+    running_api,
+    running_worker,
+    wait_for_export,
+)
 from vitae.rendering import Renderer
 from vitae.resumes import limits
 from vitae.settings import Settings
