@@ -171,10 +171,11 @@ def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
 async def serve_mongo(port: int, path: str) -> None:
     """Run mongoeco's wire server until SIGTERM or SIGINT."""
     from mongoeco.engines.memory import MemoryEngine  # noqa: PLC0415
-    from mongoeco.engines.sqlite import SQLiteEngine  # noqa: PLC0415
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer  # noqa: PLC0415
 
-    engine = SQLiteEngine(path) if path != ":memory:" else MemoryEngine()
+    from vitae.mongoeco_fix import sqlite_engine  # noqa: PLC0415
+
+    engine = sqlite_engine(path) if path != ":memory:" else MemoryEngine()
     server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
