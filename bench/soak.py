@@ -1,5 +1,5 @@
-# ruff: noqa: INP001  (a benchmark script, not a package)
-"""`just soak`: does Vitae as ``vitae dev`` runs it stay as fast with a long history as empty?
+# ruff: noqa: INP001, RUF001  (a benchmark script, not a package; typographic signs are meant)
+"""`just soak`: Vitae as ``vitae dev`` runs it, as fast with a long history as empty.
 
 Two runs of the same steady load, one on an empty store and one on a store seeded with a large
 history (by default 50,000 finished exports across 1,000 users, 1,000 of them the load's own
@@ -17,7 +17,6 @@ every process it started, whatever happens.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shlex
 import signal
 import sys
@@ -126,7 +125,9 @@ def seed(stack: Stack, history: int, users: int) -> float:
         if own is None:
             raise BenchError("the load's user is missing from the store")
         others = [
-            User(email=f"user{i}@soak.test", name=f"User {i}", credit_balance=5).model_dump_doc()
+            User(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
+                email=f"user{i}@soak.test", name=f"User {i}", credit_balance=5
+            ).model_dump_doc()
             for i in range(max(users - 1, 1))
         ]
         db.users.insert_many(others)

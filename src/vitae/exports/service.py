@@ -19,7 +19,7 @@ import msgspec
 from bson import ObjectId
 from redis.exceptions import RedisError
 
-from vitae.db import find_by_id, update_if
+from vitae.db import count, find_by_id, update_if
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
@@ -236,7 +236,7 @@ class ExportService:
             query["resumeId"] = parse_id(resume_id, "resume")
         cursor = self.collection.find(query).sort([("createdAt", -1), ("_id", -1)])
         docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
-        total = await self.collection.count_documents(query)
+        total = await count(self.collection, query)
         return [Export.model_validate_doc(doc) for doc in docs], total
 
     async def active(self, user_id: ObjectId, limit: int = 100) -> list[Export]:
