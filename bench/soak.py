@@ -208,6 +208,12 @@ def soak(args: argparse.Namespace, children: Children, workdir: Path, history: i
 # -- the report --------------------------------------------------------------------------------
 
 
+def _cores(phase: Phase) -> float:
+    """How many cores the rest of the machine kept busy during the load."""
+    wall = phase.cpu.get("wall", 0.0)
+    return phase.cpu.get("other", 0.0) / wall if wall else float("nan")
+
+
 def _ratio(full: float, empty: float) -> str:
     return f"{full / empty:.2f}×" if empty > 0 else "–"
 
@@ -244,6 +250,8 @@ def report(args: argparse.Namespace, runs: list[Run], started: str, elapsed: flo
                 f.cpu_ms_per_export("worker-1"),
             ),
         ]
+        busy = ("other processes' cores", _cores(e), _cores(f))
+        rows.append(busy)
     if empty.lists and full.lists:
         rows += [
             ("`GET /api/exports?limit=20` p50 ms", empty.lists.p50, full.lists.p50),
@@ -253,6 +261,8 @@ def report(args: argparse.Namespace, runs: list[Run], started: str, elapsed: flo
         if name.startswith("exports completed"):
             offered = int(args.rate * args.seconds)
             lines.append(f"| {name} | {a:.0f} / {offered} | {b:.0f} / {offered} | |")
+        elif name.startswith("other"):
+            lines.append(f"| {name} | {a:.2f} | {b:.2f} | |")
         else:
             lines.append(f"| {name} | {a:.1f} | {b:.1f} | {_ratio(b, a)} |")
     for process in empty.rss_before:
