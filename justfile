@@ -51,6 +51,10 @@ bench-templates *ARGS: sync
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
 
+# Soak: one steady load on an empty store and on one holding 50,000 exports; writes docs/benchmarks.md (about 8 minutes)
+soak *ARGS: sync
+    uv run python bench/soak.py {{ARGS}}
+
 # Lint, check formatting, type-check and check the import contracts (pyproject's importlinter)
 lint: sync
     uv run ruff check src tests

@@ -41,6 +41,18 @@ async def find_by_id[M: Model](
     return model.model_validate_doc(doc)
 
 
+async def count(
+    collection: AsyncIOMotorCollection[dict[str, Any]], query: Mapping[str, Any]
+) -> int:
+    """How many documents match ``query``, by the ``count`` command. The embedded store
+    answers it with one SQL ``COUNT`` over its index, whereas ``count_documents`` (an
+    aggregate) makes it load and decode every matching document; MongoDB answers both from
+    the same index.
+    """
+    reply = await collection.database.command("count", collection.name, query=query)
+    return int(reply["n"])
+
+
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
     """Create the collections' indexes (idempotent)."""
     await engine.configure_database(models)

@@ -19,7 +19,7 @@ import msgspec
 from bson import ObjectId
 from redis.exceptions import RedisError
 
-from vitae.db import find_by_id, update_if
+from vitae.db import count, find_by_id, update_if
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from vitae.exports.idempotency import IdempotencyKeys, fingerprint
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
@@ -183,7 +183,9 @@ class ExportService:
             file_name=download_name(name),
             callback_url=request.callback_url,
         )
-        await self.engine.save(export)
+        # An insert, not ODMantic's ``save`` (an upsert): the embedded store plans an upsert
+        # of a new ``_id`` with a query over the collection, an insert by its key alone.
+        await self.collection.insert_one(export.model_dump_doc())
         EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
         await self.enqueue(export)
         await self.events.publish(export)
@@ -234,7 +236,7 @@ class ExportService:
             query["resumeId"] = parse_id(resume_id, "resume")
         cursor = self.collection.find(query).sort([("createdAt", -1), ("_id", -1)])
         docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
-        total = await self.collection.count_documents(query)
+        total = await count(self.collection, query)
         return [Export.model_validate_doc(doc) for doc in docs], total
 
     async def active(self, user_id: ObjectId, limit: int = 100) -> list[Export]:
@@ -339,10 +341,16 @@ class ExportService:
     async def stale(self, older_than: timedelta) -> list[Export]:
         """Active exports untouched for ``older_than``: candidates for reconciliation."""
         cutoff = utcnow() - older_than
-        docs = self.collection.find(
-            {"status": {"$in": [s.value for s in ACTIVE]}, "updatedAt": {"$lt": cutoff}}
-        )
-        return [Export.model_validate_doc(doc) async for doc in docs]
+        # One equality per status, the age compared here: the embedded store answers an
+        # equality on an indexed field from the index, and scans the collection for ``$in``
+        # or a range. Active exports are few, finished ones are most of the collection.
+        stale: list[Export] = []
+        for status in ACTIVE:
+            async for doc in self.collection.find({"status": status.value}):
+                export = Export.model_validate_doc(doc)
+                if export.updated_at < cutoff:
+                    stale.append(export)
+        return stale
 
     async def expired(self, older_than: timedelta, limit: int) -> list[Export]:
         """Finished exports created before ``older_than`` ago, oldest first."""
