@@ -150,6 +150,19 @@ async def running_worker(
             await worker.queue.disconnect()
 
 
+def long_resume(entries: int = 1500) -> dict[str, Any]:
+    """A résumé that takes Typst about 0.7 ms per entry (1,500: a few seconds), long enough to
+    kill a worker mid-render or to keep its render threads busy."""
+    highlights = [
+        f"Delivered outcome {n} with a sentence long enough to fill a line" for n in range(8)
+    ]
+    work = [
+        {"name": f"Company {i}", "position": "Engineer", "highlights": highlights}
+        for i in range(entries)
+    ]
+    return {"basics": {"name": "Long Career"}, "work": work}
+
+
 async def create_resume(
     client: httpx.AsyncClient, headers: Headers, content: dict[str, Any], **fields: Any
 ) -> dict[str, Any]:
