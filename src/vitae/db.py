@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+import pymongo
 from motor.motor_asyncio import AsyncIOMotorClient
 from odmantic import AIOEngine, Model
 from pymongo import ReturnDocument
@@ -57,9 +58,15 @@ async def find_by_id[M: Model](
     return model.model_validate_doc(doc)
 
 
+# Building an index on a large collection takes longer than any request may: index creation
+# at start-up gets this long, not the client's socket timeout.
+PREPARE_TIMEOUT = 600.0
+
+
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
     """Create the collections' indexes (idempotent)."""
-    await engine.configure_database(models)
+    with pymongo.timeout(PREPARE_TIMEOUT):
+        await engine.configure_database(models)
 
 
 def close_engine(engine: AIOEngine) -> None:

@@ -332,7 +332,8 @@ async def test_a_store_outage_answers_503_fast_and_creates_nothing_afterwards(
         )
         _, token = await create_user(settings, "outage@example.com", "", 0)
         headers = {"Authorization": f"Bearer {token}"}
-        async with running_api(settings) as client, running_worker(settings):
+        async with running_api(settings) as client, running_worker(settings) as worker:
+            await wait_until(lambda: "deps" in worker.context, "the worker did not start", 30)
             resume = await create_resume(client, headers, {"basics": {"name": "Outage"}})
             accepted: list[str] = []
             refused: list[float] = []

@@ -234,10 +234,12 @@ class ExportService:
             deadline = asyncio.get_running_loop().time() + WITHDRAW_FOR.total_seconds()
             while asyncio.get_running_loop().time() < deadline:
                 try:
-                    await self.collection.delete_one({"_id": export_id})
+                    deleted = await self.collection.delete_one({"_id": export_id})
                 except PyMongoError:
                     await asyncio.sleep(WITHDRAW_RETRY)
                 else:
+                    if deleted.deleted_count:
+                        log.warning("withdrew export %s, whose request was refused", export_id)
                     return
             log.error("could not withdraw export %s after a failed write", export_id)
 
