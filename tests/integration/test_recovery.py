@@ -221,6 +221,7 @@ async def test_a_worker_killed_holding_many_jobs_is_recovered_in_one_sweep(
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(600)
 async def test_a_worker_killed_holding_50_jobs_with_default_timers(
     services: Services, tmp_path: Path
 ) -> None:
