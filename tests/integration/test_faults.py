@@ -117,7 +117,7 @@ async def test_redis_restart_mid_flight(
             await watcher
         # A reconnecting client gets the final state.
         async with client.stream(
-            "GET", f"/api/exports/{done['id']}/events", headers=headers
+            "GET", f"/api/exports/{after.json()['exportId']}/events", headers=headers
         ) as response:
             final = [json.loads(e["data"])["status"] async for e in sse_events(response)]
     assert not seen or seen[-1] == "completed"
