@@ -4,6 +4,7 @@ with a readable error, idempotent jobs, reconciliation of lost jobs."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from bson import ObjectId
 from redis.asyncio import Redis
 from saq import Queue
 from saq.job import Status
+from saq.utils import now
 
 from support import (
     Headers,
@@ -29,11 +31,12 @@ from support import (
     wait_for_export,
 )
 from vitae import wiring
-from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
+from vitae.exports.jobs import ExportSweepHooks, WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_queue
 from vitae.settings import Settings
 from vitae.storage import StoredFile
+from vitae.sweep import ENDED, SWEPT, Sweeper
 from vitae.timeutil import utcnow
 
 
@@ -271,3 +274,49 @@ async def test_a_dead_workers_job_is_swept_and_retried(
             done = await wait_for_export(client, headers, export_id, timeout=30)
     assert done["status"] == "completed", done
     assert done["attempts"] == 2
+
+
+async def test_the_sweep_hands_back_dead_workers_jobs_at_once_and_closes_ended_ones(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser, redis: Redis
+) -> None:
+    """Four jobs taken by workers, none beating any more: a dead worker's job with attempts
+    left is retried and one with none is finished (its export failed, saying why), without
+    waiting; one whose export already ended is closed; a live worker's job is aborted first
+    (it has up to 5 s to stop it). A second sweeper meanwhile does nothing."""
+    headers = await make_user()
+    names = ("Retried", "Spent", "Ended", "Live")
+    ids = [await request_export(idle_client, headers, {"basics": {"name": n}}) for n in names]
+    retried, spent, ended, live = ids
+    async with worker_deps(idle_settings) as deps:
+        queue = deps.queue
+        for export_id in ids:
+            job = await queue.dequeue()
+            assert job is not None
+            assert job.key == export_id
+            job.attempts = idle_settings.jobs.attempts if export_id == spent else 1
+            job.worker_id = "live-worker" if export_id == live else "dead-worker"
+            job.status = Status.ACTIVE
+            job.touched = now() - 60_000  # a minute without a heartbeat: stuck
+            await redis.set(job.id, queue.serialize(job))
+            await deps.exports.start(export_id, job.attempts)
+        await redis.set(queue.namespace("worker_info:live-worker"), "{}", ex=30)
+        await deps.exports.fail(ended, "ended elsewhere")
+        sweeper = Sweeper(queue, ExportSweepHooks({"deps": deps}))  # type: ignore[typeddict-item]
+        started = time.monotonic()
+        first, second = await asyncio.gather(sweeper.sweep(), Sweeper(queue).sweep())
+        elapsed = time.monotonic() - started
+        jobs = {export_id: await queue.job(export_id) for export_id in ids}
+        assert await queue.count("active") == 0
+    assert sorted(first) == sorted(ids)
+    assert second == []  # one sweeper at a time
+    assert elapsed < 5 + 2  # only the live worker's job was waited for
+    states = {i: (j.status, j.error) for i, j in jobs.items() if j is not None}
+    assert states == {
+        retried: (Status.QUEUED, SWEPT),
+        spent: (Status.ABORTED, SWEPT),
+        ended: (Status.ABORTED, ENDED),
+        live: (Status.QUEUED, SWEPT),
+    }
+    spent_export = (await idle_client.get(f"/api/exports/{spent}", headers=headers)).json()
+    assert spent_export["status"] == "failed"
+    assert spent_export["error"] == f"{SWEPT} (after 3 attempts)"
