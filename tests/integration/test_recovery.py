@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from processes import Child
 
 from support import (
     Headers,
-    MakeUser,
     Services,
     create_resume,
     create_user_token,
@@ -89,12 +89,16 @@ async def post_exports(
 
 
 async def test_exports_are_accepted_while_redis_is_unreachable_and_relayed_when_it_answers(
-    services: Services, data_dir: Path, make_user: MakeUser
+    services: Services, data_dir: Path
 ) -> None:
+    # A database of its own: every worker's relay serves its deployment's whole outbox, and
+    # the session's worker (another queue) must not take these records.
+    own = {"VITAE_QUEUE_NAME": "outbox", "VITAE_MONGODB_DATABASE": f"outbox_{uuid.uuid4().hex}"}
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    down = make_settings(services, data_dir, VITAE_REDIS_URL=unreachable, VITAE_QUEUE_NAME="ob")
-    up = make_settings(services, data_dir, VITAE_QUEUE_NAME="ob")
-    headers = await make_user()
+    down = make_settings(services, data_dir, VITAE_REDIS_URL=unreachable, **own)
+    up = make_settings(services, data_dir, **own)
+    _, token = await create_user(up, "outbox@example.com", "", 0)
+    headers = {"Authorization": f"Bearer {token}"}
     async with running_api(down) as client:
         resume = await create_resume(client, headers, {"basics": {"name": "Outbox"}})
         answers: list[httpx.Response] = []
@@ -117,7 +121,7 @@ async def test_exports_are_accepted_while_redis_is_unreachable_and_relayed_when_
         assert sorted(e["status"] for e in listed["items"]) == ["pending"] * 3
         store: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(services.mongo.url)
         try:
-            outbox = store["vitae_test"]["exports"].find({"enqueuedAt": None})
+            outbox = store[up.mongodb_database]["exports"].find({"enqueuedAt": None})
             assert sorted([str(doc["_id"]) async for doc in outbox]) == sorted(set(ids))
         finally:
             store.close()
