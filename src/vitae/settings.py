@@ -150,6 +150,7 @@ class Settings:
     redis_url: str | None
     mongodb_url: str | None
     mongodb_database: str
+    mongodb_timeout: float
     jwt_secret: str | None
     token_ttl_days: int
     data_dir: Path
@@ -215,6 +216,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         redis_url=read.str("REDIS_URL"),
         mongodb_url=read.str("MONGODB_URL"),
         mongodb_database=read.str("MONGODB_DATABASE", "vitae") or "vitae",
+        mongodb_timeout=read.float("MONGODB_TIMEOUT", 3.0),
         jwt_secret=read.str("JWT_SECRET"),
         token_ttl_days=read.int("TOKEN_TTL_DAYS", 30),
         data_dir=Path(read.str("DATA_DIR", ".vitae") or ".vitae").resolve(),

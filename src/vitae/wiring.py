@@ -33,7 +33,6 @@ from redis.asyncio import Redis
 from vitae import db
 from vitae.exports.events import ExportEvents
 from vitae.exports.hub import EventHub
-from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.jobs import WorkerDeps
 from vitae.exports.models import Export
 from vitae.exports.service import ExportService
@@ -88,8 +87,8 @@ def build_services(
     storage: Storage,
     templates: Sequence[TemplateInfo],
 ) -> Services:
-    """The service graph, the same in every process; ``redis`` carries export events and
-    idempotency keys, ``queue`` takes render jobs and ``deliveries`` webhook attempts.
+    """The service graph, the same in every process; ``redis`` carries export events,
+    ``queue`` takes render jobs and ``deliveries`` webhook attempts.
     """
     users = UserService(engine)
     webhooks = WebhookService(engine, settings, queue=deliveries)
@@ -99,7 +98,6 @@ def build_services(
         queue=queue,
         storage=storage,
         events=ExportEvents(redis),
-        idempotency=IdempotencyKeys(redis),
         templates=templates,
         callbacks=webhooks,
         on_end=[webhooks.dispatch],
@@ -122,7 +120,9 @@ def _mongodb_url(settings: Settings) -> str:
 @asynccontextmanager
 async def _database(settings: Settings, models: Sequence[type]) -> AsyncGenerator[AIOEngine]:
     """An engine whose collections and indexes exist; closed on exit."""
-    engine = db.open_engine(_mongodb_url(settings), settings.mongodb_database)
+    engine = db.open_engine(
+        _mongodb_url(settings), settings.mongodb_database, settings.mongodb_timeout
+    )
     try:
         await db.prepare(engine, models)
         yield engine
@@ -170,8 +170,8 @@ class ApiGraph:
 
 @asynccontextmanager
 async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
-    """The API's clients and services; ``redis`` is the app's own client (events,
-    idempotency keys, rate limits), which the app closes.
+    """The API's clients and services; ``redis`` is the app's own client (events, rate
+    limits), which the app closes.
     """
     settings.require("redis_url", "mongodb_url")
     assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
@@ -282,7 +282,9 @@ async def command(settings: Settings) -> AsyncGenerator[UserService]:
 async def probe(settings: Settings) -> dict[str, str]:
     """Probe MongoDB, Redis and the storage with the process's own settings."""
     settings.require("redis_url", "mongodb_url")
-    engine = db.open_engine(_mongodb_url(settings), settings.mongodb_database)
+    engine = db.open_engine(
+        _mongodb_url(settings), settings.mongodb_database, settings.mongodb_timeout
+    )
     queue = open_queue(settings)
     storage = await open_storage(settings)
     try:

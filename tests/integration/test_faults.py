@@ -115,39 +115,32 @@ async def test_redis_restart_mid_flight(
         await wait_for_subscribers(services.redis.url, f"vitae:users:{me['id']}:exports")
         services.redis.stop()
         try:
-            refused = await client.post(
-                "/api/exports", json={"resumeId": resume["id"]}, headers=headers
-            )
-            assert refused.status_code == 503
-            assert refused.headers["retry-after"] == "5"
+            # Accepted while Redis is down: the records wait in the outbox, polling works.
+            during = [
+                await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+                for _ in range(3)
+            ]
+            assert [r.status_code for r in during] == [202, 202, 202], during[-1].text
+            polled = await client.get(during[0].json()["statusUrl"], headers=headers)
+            assert polled.json()["status"] == "pending"
         finally:
             services.redis.restart()
-        accepted = refused
-
-        async def accepts() -> bool:  # the API's pool reconnects on the next command
-            nonlocal accepted
-            accepted = await client.post(
-                "/api/exports", json={"resumeId": resume["id"]}, headers=headers
-            )
-            assert accepted.status_code in {202, 503}, accepted.text
-            return accepted.status_code == 202
-
-        await wait_until(accepts, "exports still refused after Redis came back", 30, 0.2)
-        done = await wait_for_export(client, headers, accepted.json()["exportId"])
-        assert done["status"] == "completed"
+        # The relay hands them to the queue once Redis answers; a new one goes straight in.
+        after = await client.post("/api/exports", json={"resumeId": resume["id"]}, headers=headers)
+        assert after.status_code == 202, after.text
+        for response in (*during, after):
+            done = await wait_for_export(client, headers, response.json()["exportId"])
+            assert done["status"] == "completed", done
         # The stream opened before the outage ends cleanly (EventSource then reconnects)
         # or carries on; it never hangs.
         async with asyncio.timeout(20):
             await watcher
         # A reconnecting client gets the final state.
         async with client.stream(
-            "GET", f"/api/exports/{done['id']}/events", headers=headers
+            "GET", f"/api/exports/{after.json()['exportId']}/events", headers=headers
         ) as response:
             final = [json.loads(e["data"])["status"] async for e in sse_events(response)]
-    assert (
-        seen in ([], ["pending", "processing", "processing", "processing", "completed"])
-        or seen[-1] == "completed"
-    )
+    assert not seen or seen[-1] == "completed"
     assert final == ["completed"]
 
 
