@@ -62,6 +62,18 @@ fmt: sync
 render RESUME TEMPLATE="classic" OUT="resume.pdf": sync
     uv run vitae render {{RESUME}} -t {{TEMPLATE}} -o {{OUT}}
 
+# Refresh the API docs page's Swagger UI files from npm's swagger-ui-dist at VERSION
+docs-assets VERSION:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && npm pack --silent "swagger-ui-dist@{{VERSION}}" >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+    for f in swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png LICENSE NOTICE; do
+        cp "$tmp/package/$f" src/vitae/web/static/docs/
+    done
+    sed -i "s/^Swagger UI \*\*[^*]*\*\*/Swagger UI **{{VERSION}}**/" src/vitae/web/static/docs/README.md
+    echo "Swagger UI {{VERSION}} copied; check the docs page and commit"
+
 # Start the production shape with Docker Compose (api, worker, mongo, redis, minio)
 up *ARGS:
     docker compose up --build {{ARGS}}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import MediaType, Response
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Operation
 from redis.exceptions import RedisError
 
 from vitae.errors import InvalidRequestError, ServiceUnavailableError, VitaeError
@@ -32,11 +33,22 @@ class ErrorBody(msgspec.Struct):
     extra: list[ErrorDetail] | None = None
 
 
+@dataclass
+class PublicOperation(Operation):
+    """The OpenAPI operation of a route that needs no token (``operation_class=``): an empty
+    ``security`` lifts the document's global bearer requirement.
+    """
+
+    def __post_init__(self) -> None:
+        self.security = []
+
+
 def error_response(description: str, status: int, detail: str, key: str) -> ResponseSpec:
     """An OpenAPI response entry for an error, with an example."""
     example = {"status_code": status, "detail": detail, "extra": [{"key": key, "message": detail}]}
     return ResponseSpec(
         data_container=ErrorBody,
+        generate_examples=False,
         description=description,
         examples=[Example(summary=description, value=example)],
     )
