@@ -20,7 +20,12 @@ from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
 from vitae.exports.stream import all_export_events, export_events
 from vitae.gallery import GALLERY_ROUTES
-from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
+from vitae.http import (
+    backend_down_handler,
+    http_error_handler,
+    too_deep_handler,
+    vitae_error_handler,
+)
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
 from vitae.metrics_port import metrics_server
@@ -106,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_app_init=[build_jwt_auth(jwt_secret).on_app_init, log_requests_first],
         exception_handlers={
             VitaeError: vitae_error_handler,
+            HTTPException: http_error_handler,
             RecursionError: too_deep_handler,
             RedisError: backend_down_handler,
             ConnectionFailure: backend_down_handler,

@@ -112,6 +112,7 @@ async def test_redis_restart_mid_flight(
                 "/api/exports", json={"resumeId": resume["id"]}, headers=headers
             )
             assert refused.status_code == 503
+            assert refused.json()["extra"][0]["key"] == "service"
             assert refused.headers["retry-after"] == "5"
         finally:
             services.redis.restart()
