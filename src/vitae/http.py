@@ -50,6 +50,8 @@ SUBJECTS: Final = {
     429: ("user", None),
     503: ("service", None),
 }
+
+
 def _subject(status: int) -> tuple[str, str | None]:
     return SUBJECTS.get(status, ("request", None))
 
@@ -130,7 +132,9 @@ def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> R
     body = ErrorBody(
         status_code=error.status_code,
         detail=error.message,
-        extra=[ErrorDetail(key=error.field or _subject(error.status_code)[0], message=error.message)],
+        extra=[
+            ErrorDetail(key=error.field or _subject(error.status_code)[0], message=error.message)
+        ],
     )
     headers: dict[str, str] = {}
     if isinstance(error, ServiceUnavailableError):
