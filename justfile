@@ -27,11 +27,12 @@ worker: sync
 test *ARGS: sync browser
     uv run pytest {{ARGS}}
 
-# Install Debian's Chromium for the browser test when it is missing (needs root and apt)
+# Install Debian's Chromium and its fonts (CJK included) for the browser test when missing (needs root and apt)
 browser:
-    @[ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+    @{ [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation fonts-noto-cjk >/dev/null; }
     @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
+    @dpkg -s fonts-noto-cjk >/dev/null 2>&1 || echo "warning: fonts-noto-cjk is missing: CJK shows as boxes in the browser test (apt-get install fonts-noto-cjk)"
 
 # Long fault and load runs (a burst of 1,000 exports to two workers)
 chaos *ARGS: sync
