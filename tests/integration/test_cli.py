@@ -10,13 +10,11 @@ from pathlib import Path
 import jwt
 from processes import VITAE
 
-from support import JWT_SECRET, Services, create_user_token, process_environ
+from support import JWT_SECRET, Services, create_user_token, process_environ, run_command
 
 
 def run_vitae(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  (our own command line)
-        [*VITAE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+    return run_command([*VITAE, *args], env, cwd)
 
 
 def test_an_existing_email_is_one_line_and_a_new_token_is_printed(

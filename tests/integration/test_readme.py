@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 from processes import spawn_vitae, wait_for_text
 
-from support import ROOT, bare_environ
+from support import ROOT, bare_environ, run_command
 from vitae.embedded import free_port, wait_for_port
 
 README = ROOT / "README.md"
@@ -42,15 +41,7 @@ def test_the_readme_walk_through_runs_as_pasted_twice(tmp_path: Path) -> None:
         wait_for_port(port, dev.process, timeout=60)
         wait_for_text(dev, "Vitae is up", timeout=60)
         for run in (1, 2):
-            result = subprocess.run(  # noqa: S603  (the README's own commands)
-                ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607  (bash from PATH)
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            result = run_command(["bash", "-euo", "pipefail", "-c", script], env, ROOT, 120)
             assert result.returncode == 0, (run, result.stdout, result.stderr, dev.tail())
             assert '"status": "completed"' in result.stdout, (run, result.stdout)
             assert "resume.pdf" in result.stdout, (run, result.stdout)
