@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from litestar import MediaType, Response
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, Operation
 from redis.exceptions import RedisError
 
 from vitae.errors import InvalidRequestError, ServiceUnavailableError, VitaeError
@@ -16,8 +19,10 @@ if TYPE_CHECKING:
     from litestar import Request
 
 
-class ErrorDetail(msgspec.Struct):
-    """Which field was wrong and why."""
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
+    """Which field was wrong and why: ``key`` is the field's name in the API (a dotted path
+    into the body, a query or path parameter, a header), ``source`` where it was sent.
+    """
 
     key: str
     message: str
@@ -25,11 +30,43 @@ class ErrorDetail(msgspec.Struct):
 
 
 class ErrorBody(msgspec.Struct):
-    """Every 4xx and 5xx answer has this shape (Litestar's own validation errors included)."""
+    """Every 4xx and 5xx answer has this shape, Litestar's own errors (401, 403, 404, 405,
+    413, 429, validation) included; ``extra`` names at least one field.
+    """
 
     status_code: int
     detail: str
-    extra: list[ErrorDetail] | None = None
+    extra: list[ErrorDetail] = msgspec.field(default_factory=list[ErrorDetail])
+
+
+# What an error of Litestar's that names no field is about, by status.
+SUBJECTS: Final = {
+    400: ("body", "body"),
+    401: ("Authorization", "header"),
+    403: ("user", None),
+    404: ("path", "path"),
+    405: ("method", None),
+    413: ("body", "body"),
+    429: ("user", None),
+    503: ("service", None),
+}
+
+
+def _subject(status: int) -> tuple[str, str | None]:
+    return SUBJECTS.get(status, ("request", None))
+
+
+MISSING: Final = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+
+
+@dataclass
+class PublicOperation(Operation):
+    """The OpenAPI operation of a route that needs no token (``operation_class=``): an empty
+    ``security`` lifts the document's global bearer requirement.
+    """
+
+    def __post_init__(self) -> None:
+        self.security = []
 
 
 def error_response(description: str, status: int, detail: str, key: str) -> ResponseSpec:
@@ -37,6 +74,7 @@ def error_response(description: str, status: int, detail: str, key: str) -> Resp
     example = {"status_code": status, "detail": detail, "extra": [{"key": key, "message": detail}]}
     return ResponseSpec(
         data_container=ErrorBody,
+        generate_examples=False,
         description=description,
         examples=[Example(summary=description, value=example)],
     )
@@ -53,7 +91,7 @@ ERRORS = {
         "Missing, malformed, forged or expired token",
         401,
         "the bearer token has expired",
-        "authorization",
+        "Authorization",
     ),
     404: error_response("Not found, or not yours", 404, "no such export", "id"),
     409: error_response(
@@ -94,9 +132,45 @@ def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> R
     body = ErrorBody(
         status_code=error.status_code,
         detail=error.message,
-        extra=[ErrorDetail(key=error.field, message=error.message)] if error.field else None,
+        extra=[
+            ErrorDetail(key=error.field or _subject(error.status_code)[0], message=error.message)
+        ],
     )
     headers: dict[str, str] = {}
     if isinstance(error, ServiceUnavailableError):
         headers["Retry-After"] = str(error.retry_after)
     return Response(body, status_code=error.status_code, headers=headers, media_type=MediaType.JSON)
+
+
+def _validation_detail(item: object) -> ErrorDetail | None:
+    """One of Litestar's validation details, with a missing field named by its own path
+    (msgspec reports it on the object that lacks it: ``data`` for the body itself).
+    """
+    if not isinstance(item, dict):
+        return None
+    key, message = str(item.get("key") or "body"), str(item.get("message") or "invalid")
+    source = getattr(item.get("source"), "value", item.get("source"))  # Litestar's ParamType
+    missing = MISSING.match(message)
+    if missing:
+        parent = "" if key == "data" else key + "."
+        key = parent + missing["field"]
+    elif key == "data":
+        key = "body"
+    return ErrorDetail(key=key, message=message, source=str(source) if source else None)
+
+
+def http_error_handler(
+    request: Request[Any, Any, Any],  # noqa: ARG001
+    error: HTTPException,
+) -> Response[ErrorBody]:
+    """Litestar's own errors (authentication, routing, limits, validation) in our shape."""
+    details: list[ErrorDetail] = []
+    if isinstance(error, ValidationException) and isinstance(error.extra, list):
+        details = [d for d in map(_validation_detail, error.extra) if d is not None]
+    if not details:
+        key, source = _subject(error.status_code)
+        details = [ErrorDetail(key=key, message=error.detail, source=source)]
+    body = ErrorBody(status_code=error.status_code, detail=error.detail, extra=details)
+    return Response(
+        body, status_code=error.status_code, headers=error.headers, media_type=MediaType.JSON
+    )

@@ -200,6 +200,10 @@ def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
     mongo_port = port_of(state["VITAE_MONGODB_URL"])
     log = proc.text()
     assert "started embedded Valkey" in log, log
+    # For a person: the links last, once the API and the worker answer; no library reprs.
+    assert log.index("worker ready") < log.index("API docs: http") < log.index("Vitae is up")
+    assert log.index("Application startup complete") < log.index("API docs: http")
+    assert "RedisQueue<" not in log
     assert "started embedded MongoDB-wire store" in log, log
     assert accepts_connections(redis_port)
     assert accepts_connections(mongo_port)

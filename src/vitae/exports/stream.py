@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 from bson import ObjectId
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.params import HeaderParameter, PathParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from vitae.exports.deps import provide_export_service
@@ -149,12 +149,23 @@ LastEventId = Annotated[
     str | None,
     HeaderParameter(name="Last-Event-ID", description="Resume after this version", required=False),
 ]
+# Declared for the document and generated clients; `authenticate_stream` reads it, with the
+# bearer header, so that both ways are checked in one place.
+StreamToken = Annotated[
+    str | None,
+    QueryParameter(
+        description="A short-lived stream token, as `eventsUrl` carries it: instead of the "
+        "bearer header, for a browser's EventSource (valid for this stream only)",
+        required=False,
+    ),
+]
 
 
 @get(
     "/api/exports/{export_id:str}/events",
     tags=["exports"],
     summary="Follow an export live (Server-Sent Events)",
+    operation_id="streamExportEvents",
     description=(
         "`text/event-stream`: first the current state, then every change, until a terminal "
         "status. Events `status` and `progress`; `id` is the export's version; `data` has the "
@@ -170,6 +181,7 @@ async def export_events(
     state: State,
     export_id: ExportIdPath,
     last_event: LastEventId = None,
+    token: StreamToken = None,  # noqa: ARG001  (read by authenticate_stream)
 ) -> ServerSentEvent:
     """Stream one of your exports' changes."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, export_id)
@@ -192,15 +204,20 @@ async def export_events(
     "/api/exports/events",
     tags=["exports"],
     summary="Follow all your exports live (Server-Sent Events)",
+    operation_id="streamAllExportEvents",
     description=(
         "One stream of every change to your exports, for a dashboard: first the state of the "
         "active ones, then each change. Authenticate with the bearer header or the `token` "
         "query parameter of `eventsUrl` from GET /api/users/me."
     ),
-    responses=errors(),
+    responses=errors(400),
     media_type="text/event-stream",
 )
-async def all_export_events(request: Request[None, None, State], state: State) -> ServerSentEvent:
+async def all_export_events(
+    request: Request[None, None, State],
+    state: State,
+    token: StreamToken = None,  # noqa: ARG001  (read by authenticate_stream)
+) -> ServerSentEvent:
     """Stream every change to your exports."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
