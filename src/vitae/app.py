@@ -26,6 +26,7 @@ from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handl
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
 from vitae.metrics_port import metrics_server
+from vitae.netpolicy import UrlPolicy
 from vitae.queue import redis_client
 from vitae.resumes.controller import ResumeController
 from vitae.settings import Settings, get_settings
@@ -34,7 +35,6 @@ from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.web import web_handlers
 from vitae.webhooks.controller import WebhookController, export_deliveries
-from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
