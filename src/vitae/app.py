@@ -27,7 +27,7 @@ from vitae.http import (
     add_security_headers,
     backend_down_handler,
     body_error_handler,
-    require_json_body,
+    check_request,
     vitae_error_handler,
 )
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[metrics.middleware],
         after_exception=[log_exception],
         before_send=[add_security_headers],
-        before_request=require_json_body,
+        before_request=check_request(settings.quotas.max_header_bytes),
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(jwt_secret).on_app_init, log_requests_first],
         exception_handlers={

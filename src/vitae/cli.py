@@ -23,6 +23,8 @@ log = logging.getLogger("vitae")
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415  (only the API needs the server)
 
+    from vitae.serving import server_options  # noqa: PLC0415  (only the API serves HTTP)
+
     settings.require("redis_url", "mongodb_url")
     settings.require_signing_secret()
     # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it is
@@ -38,6 +40,7 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
         log_level="info",
         log_config=None,  # keep the structured logging configured in main()
         access_log=False,  # its lines carry query strings (stream tokens, signed links)
+        **server_options(settings),
     )
     return 0
 

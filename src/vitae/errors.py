@@ -67,3 +67,9 @@ class QuotaExceededError(VitaeError):
     """
 
     status_code = 429
+
+
+class HeadersTooLargeError(VitaeError):
+    """The request's header block is larger than the service reads."""
+
+    status_code = 431

@@ -11,6 +11,7 @@ from litestar.openapi.spec import Example
 from redis.exceptions import RedisError
 
 from vitae.errors import (
+    HeadersTooLargeError,
     InvalidRequestError,
     ServiceUnavailableError,
     UnsupportedMediaTypeError,
@@ -18,6 +19,8 @@ from vitae.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from litestar import Request
     from litestar.types import Message, Scope
 
@@ -65,6 +68,12 @@ ERRORS = {
     409: error_response(
         "Not allowed in the current state", 409, "the export is already completed", "status"
     ),
+    429: error_response(
+        "A limit is reached: the limit and its setting are named",
+        429,
+        "at most 500 résumés per user (VITAE_RESUMES_PER_USER); delete one first",
+        "resumes",
+    ),
     503: error_response(
         "A backing service is down; retry after `Retry-After` seconds",
         503,
@@ -107,10 +116,30 @@ def body_error_handler(request: Request[Any, Any, Any], error: Exception) -> Res
 JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def require_json_body(request: Request[Any, Any, Any]) -> None:
-    """A ``before_request`` hook: an API body that is not declared JSON is a 415, before
-    anything tries to read it as JSON.
+def header_bytes(request: Request[Any, Any, Any]) -> int:
+    """The size of the request's header block as sent (``name: value`` and CRLF per line)."""
+    return sum(len(name) + len(value) + 4 for name, value in request.scope["headers"])
+
+
+def check_request(max_header_bytes: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook: headers past ``max_header_bytes`` are a 431 (the server
+    stops reading a larger block, ``vitae.serving``); an API body not declared JSON is a
+    415, before anything tries to read it as JSON.
     """
+
+    async def check(request: Request[Any, Any, Any]) -> None:
+        if header_bytes(request) > max_header_bytes:
+            raise HeadersTooLargeError(
+                f"the request's headers exceed {max_header_bytes} bytes (VITAE_MAX_HEADER_BYTES)",
+                field="headers",
+            )
+        require_json_body(request)
+
+    return check
+
+
+def require_json_body(request: Request[Any, Any, Any]) -> None:
+    """An API body that is not declared JSON is a 415."""
     if request.method not in JSON_METHODS or not request.url.path.startswith("/api/"):
         return
     length = request.headers.get("content-length")

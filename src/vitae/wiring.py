@@ -109,6 +109,7 @@ def build_services(
         engine,
         templates=[template.name for template in templates],
         on_delete=exports.cancel_pending_by_resume_id,
+        per_user=settings.quotas.resumes_per_user,
     )
     return Services(users=users, webhooks=webhooks, exports=exports, resumes=resumes)
 

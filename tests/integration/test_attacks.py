@@ -22,6 +22,7 @@ from support import (
     Headers,
     MakeUser,
     Services,
+    create_resume,
     process_environ,
     start_api,
     wait_until,
@@ -266,3 +267,68 @@ async def test_audiences_are_matched_exactly(
         # Unchanged: a token with no audience is a bearer token, a stream token a stream's.
         plain = await client.get("/api/resumes", headers={"Authorization": f"Bearer {token(sub)}"})
         assert plain.status_code == 200, plain.text
+
+
+# -- What one user may hold, and how large a request may be ------------------------------------
+
+
+async def test_a_header_block_past_the_limit_is_a_431_naming_it(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    headers = {**await make_user(), "X-Padding": "a" * 9_000}
+    async with client:
+        response = await client.get("/api/resumes", headers=headers)
+    assert_refused(response, 431, "exceed 8192 bytes (VITAE_MAX_HEADER_BYTES)", "headers")
+
+
+async def test_a_huge_header_block_is_not_read(
+    api: Api, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    # The server stops reading past the limit and closes: the client, still sending 10 MB,
+    # sees the 431 or the connection end, never a served request.
+    headers = {**await make_user(), "X-Padding": "a" * (10 * 1024 * 1024)}
+    async with client:
+        try:
+            response = await client.get("/api/resumes", headers=headers)
+        except httpx.TransportError:
+            pass
+        else:
+            assert_refused(response, 431, "(VITAE_MAX_HEADER_BYTES)", "headers")
+        assert (await client.get("/health")).status_code == 200  # and goes on serving
+    assert api.process.alive()
+
+
+async def test_a_header_block_within_the_limit_is_served(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    headers = {**await make_user(), "X-Padding": "a" * 6_000}
+    async with client:
+        response = await client.get("/api/resumes", headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_resumes_per_user_are_capped_and_listed_without_content(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    headers, other = await make_user(), await make_user()
+    bulky = {"basics": {"name": "Bulky", "summary": "x" * 100_000}}
+    async with client:
+        ids = [(await create_resume(client, headers, bulky))["id"] for _ in range(3)]
+        refused = await client.post(
+            "/api/resumes", json={"title": "fourth", "content": {}}, headers=headers
+        )
+        assert_refused(refused, 429, "at most 3 résumés per user (VITAE_RESUMES_PER_USER)")
+        await create_resume(client, other, {})  # a quota per user, not per service
+        listed = await client.get("/api/resumes", params={"limit": 100}, headers=headers)
+        too_many = await client.get("/api/resumes", params={"limit": 101}, headers=headers)
+        assert (await client.delete(f"/api/resumes/{ids[0]}", headers=headers)).status_code == 204
+        await create_resume(client, headers, {})
+        one = await client.get(f"/api/resumes/{ids[1]}", headers=headers)
+    page = listed.json()
+    assert page["total"] == 3
+    assert [set(item) for item in page["items"]] == [
+        {"id", "title", "template", "createdAt", "updatedAt"}
+    ] * 3
+    assert len(listed.content) < 2_000  # three 100 kB résumés, listed in a few hundred bytes
+    assert too_many.status_code == 400
+    assert one.json()["content"] == bulky
