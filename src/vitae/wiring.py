@@ -35,6 +35,7 @@ from vitae.exports.events import ExportEvents
 from vitae.exports.hub import EventHub
 from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.jobs import WorkerDeps
+from vitae.exports.leases import StreamLeases
 from vitae.exports.models import Export
 from vitae.exports.service import ExportService
 from vitae.exports.stream import RenderedEvents
@@ -163,6 +164,7 @@ class ApiGraph:
     user_cache: UserCache
     rendered: RenderedEvents
     previews: PreviewCache
+    stream_leases: StreamLeases
 
     def state(self) -> dict[str, object]:
         """The fields as the app's state takes them."""
@@ -206,6 +208,12 @@ async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
             user_cache=UserCache(services.users),
             rendered=RenderedEvents(),
             previews=PreviewCache(),
+            # A lease outlives a few heartbeats: a live stream renews it well before it lapses.
+            stream_leases=StreamLeases(
+                redis,
+                per_user=settings.quotas.streams_per_user,
+                lease_seconds=max(60.0, 4 * settings.sse_heartbeat),
+            ),
         )
 
 

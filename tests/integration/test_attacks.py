@@ -5,6 +5,7 @@ too: a refused request is one line at info, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
@@ -332,3 +333,32 @@ async def test_resumes_per_user_are_capped_and_listed_without_content(
     assert len(listed.content) < 2_000  # three 100 kB résumés, listed in a few hundred bytes
     assert too_many.status_code == 400
     assert one.json()["content"] == bulky
+
+
+async def test_open_event_streams_per_user_are_capped(api: Api, make_user: MakeUser) -> None:
+    headers, other = await make_user(), await make_user()
+    async with (
+        contextlib.AsyncExitStack() as streams,
+        httpx.AsyncClient(base_url=api.url, timeout=30) as client,
+    ):
+        for _ in range(2):
+            opened = await streams.enter_async_context(
+                client.stream("GET", "/api/exports/events", headers=headers)
+            )
+            assert opened.status_code == 200
+        refused = await client.get("/api/exports/events", headers=headers)
+        assert_refused(refused, 429, "at most 2 open event streams per user", "streams")
+        async with client.stream("GET", "/api/exports/events", headers=other) as theirs:
+            assert theirs.status_code == 200  # a quota per user
+        # The stream token's way in counts the same.
+        events_url = (await client.get("/api/users/me", headers=headers)).json()["eventsUrl"]
+        by_token = await client.get(events_url)
+        assert_refused(by_token, 429, "(VITAE_STREAMS_PER_USER)", "streams")
+    # Closed streams give their leases back.
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+
+        async def reopened() -> bool:
+            async with client.stream("GET", "/api/exports/events", headers=headers) as again:
+                return again.status_code == 200
+
+        await wait_until(reopened, "a closed stream's lease was not given back", timeout=10)
