@@ -91,6 +91,25 @@ def _users_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def delete_user(settings: Settings, email: str) -> str | None:
+    """Delete a user; every API process refuses its tokens from then on. Its id, or None."""
+    from vitae import wiring  # noqa: PLC0415
+    from vitae.users.deleted import delete_user as delete  # noqa: PLC0415
+
+    async with wiring.user_deletion(settings) as (users, deleted):
+        user = await delete(users, deleted, email)
+    return str(user.id) if user is not None else None
+
+
+def _users_delete(settings: Settings, args: argparse.Namespace) -> int:
+    user_id = asyncio.run(delete_user(settings, args.email))
+    if user_id is None:
+        print(f"no user <{args.email}>", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"deleted user {user_id} <{args.email}>; its tokens are refused")  # noqa: T201
+    return 0
+
+
 def _render(settings: Settings, args: argparse.Namespace) -> int:
     from vitae.rendering import RenderOptions, render_pdf  # noqa: PLC0415
     from vitae.resumes.jsonresume import JsonResume  # noqa: PLC0415
@@ -130,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--credits", type=int, default=0, help="paid-export credits (default 0)")
     create.add_argument("--admin", action="store_true", help="may see the queue view")
     create.set_defaults(run=_users_create)
+    remove = users.add_parser(
+        "delete", help="delete a user; its tokens are refused at once by every API process"
+    )
+    remove.add_argument("--email", required=True)
+    remove.set_defaults(run=_users_delete)
     render = commands.add_parser("render", help="render a JSON Resume file to PDF locally")
     render.add_argument("resume", help="a JSON Resume file")
     render.add_argument("-t", "--template", default="classic")

@@ -47,6 +47,7 @@ from vitae.resumes.models import Resume
 from vitae.resumes.service import ResumeService
 from vitae.storage import open_storage
 from vitae.users.auth import UserCache
+from vitae.users.deleted import DeletedUsers
 from vitae.users.models import User
 from vitae.users.service import UserService
 from vitae.webhooks.delivery import Deliverer, HostSlots
@@ -205,7 +206,7 @@ async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
             hub=hub,
             templates=templates,
             services=services,
-            user_cache=UserCache(services.users),
+            user_cache=UserCache(services.users, DeletedUsers(redis)),
             rendered=RenderedEvents(),
             previews=PreviewCache(),
             # A lease outlives a few heartbeats: a live stream renews it well before it lapses.
@@ -286,6 +287,19 @@ async def command(settings: Settings) -> AsyncGenerator[UserService]:
     """What ``vitae users create`` and the dev launcher's token need: the users."""
     async with _database(settings, (User,)) as engine:
         yield UserService(engine)
+
+
+@asynccontextmanager
+async def user_deletion(settings: Settings) -> AsyncGenerator[tuple[UserService, DeletedUsers]]:
+    """What ``vitae users delete`` needs: the users, and Redis to tell every API process."""
+    settings.require("redis_url", "mongodb_url")
+    assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        async with _database(settings, (User,)) as engine:
+            yield UserService(engine), DeletedUsers(redis)
+    finally:
+        await close_quietly(redis.aclose)
 
 
 async def probe(settings: Settings) -> dict[str, str]:

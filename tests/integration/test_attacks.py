@@ -5,18 +5,20 @@ too: a refused request is one line at info, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from processes import Child
+from processes import VITAE, Child
 
 from support import (
     JWT_SECRET,
@@ -37,6 +39,8 @@ class Api:
 
     url: str
     process: Child
+    env: dict[str, str]
+    cwd: Path
 
     async def lines_of(self, request_id: str) -> list[dict[str, Any]]:
         """The JSON log lines of one request, once its closing ``request`` line is written
@@ -73,7 +77,7 @@ def api(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     process = start_api(env, cwd, tmp_path)
     try:
-        yield Api(f"http://127.0.0.1:{port}", process)
+        yield Api(f"http://127.0.0.1:{port}", process, env, cwd)
     finally:
         process.stop()
 
@@ -362,3 +366,35 @@ async def test_open_event_streams_per_user_are_capped(api: Api, make_user: MakeU
                 return again.status_code == 200
 
         await wait_until(reopened, "a closed stream's lease was not given back", timeout=10)
+
+
+# -- A deleted user's tokens -------------------------------------------------------------------
+
+
+async def test_a_deleted_users_tokens_are_refused_at_once(
+    api: Api, client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    headers = await make_user(email=email)
+    async with client:
+        # The API process has just read (and kept) the user.
+        assert (await client.get("/api/resumes", headers=headers)).status_code == 200
+        # Another process deletes the user; the API's next request must not pass.
+        env = {**api.env, "VITAE_MONGODB_DATABASE": "vitae_test"}
+        deleted = await asyncio.create_subprocess_exec(
+            *VITAE,
+            "users",
+            "delete",
+            "--email",
+            email,
+            env=env,
+            cwd=api.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, errors = await asyncio.wait_for(deleted.communicate(), 60)
+        assert deleted.returncode == 0, errors.decode()
+        response = await client.get("/api/resumes", headers=headers)
+        assert_refused(response, 401, "does not exist")
+        stream = await client.get("/api/exports/events", headers=headers)
+        assert_refused(stream, 401, "does not exist")

@@ -12,8 +12,10 @@ import jwt
 from bson import ObjectId
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
+from redis.exceptions import RedisError
 
 from vitae.logs import bind_user
+from vitae.users.deleted import DeletedUsers
 from vitae.users.models import User
 from vitae.users.service import UserService
 
@@ -116,13 +118,22 @@ USER_CACHE_SIZE = 10_000
 class UserCache:
     """Users read in the last few seconds, per app instance: a client's requests come in
     bursts (an export is a POST and a stream), and each read is a store round trip. A change
-    to a user (credits, deletion) takes effect within ``USER_TTL``; users that do not exist
-    are not kept.
+    to a user's credits takes effect within ``USER_TTL``; a deletion at once, as a kept user
+    is checked against the deleted users in Redis (a key lookup, cheaper than the store's
+    read); users that do not exist are not kept.
     """
 
-    def __init__(self, users: UserService) -> None:
+    def __init__(self, users: UserService, deleted: DeletedUsers) -> None:
         self.users = users
+        self.deleted = deleted
         self._entries: dict[str, tuple[float, User]] = {}
+
+    async def _still_there(self, user_id: str) -> bool:
+        """A kept user is trusted unless deleted since; if Redis cannot say, the store will."""
+        try:
+            return not await self.deleted.contains(user_id)
+        except (RedisError, OSError):
+            return False
 
     async def load(self, token: VitaeToken) -> User:
         """The token's user, read at most once per ``USER_TTL`` seconds; a missing user is a
@@ -130,7 +141,7 @@ class UserCache:
         """
         now = time.monotonic()
         cached = self._entries.get(token.sub)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and await self._still_there(token.sub):
             user = cached[1]
         else:
             found = await self.users.get(token.sub)
