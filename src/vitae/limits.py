@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import CacheObject, RateLimitConfig, RateLimitMiddleware
 
 if TYPE_CHECKING:
     from litestar import Request
+    from litestar.types import Receive, Scope, Send
 
 RATE_LIMIT_STORE = "rate_limit"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class ExportRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's limiter, with ``Retry-After`` on a 429 as HTTP clients expect."""
+    """Litestar's limiter, with ``Retry-After`` on a 429 as HTTP clients expect, and the
+    limit and its setting named in the refusal.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Litestar's limiter; its bare 429 gets a message that names the limit."""
+        try:
+            await super().__call__(scope, receive, send)
+        except TooManyRequestsException as error:
+            detail = (
+                f"at most {self.max_requests} new exports per minute per user "
+                "(VITAE_EXPORTS_PER_MINUTE); retry after `Retry-After` seconds"
+            )
+            raise TooManyRequestsException(
+                detail=detail,
+                headers=error.headers,
+                extra=[{"key": "exports", "message": detail}],
+            ) from None
 
     def create_response_headers(self, cache_object: CacheObject) -> dict[str, str]:
         """The RateLimit headers plus ``Retry-After`` (seconds until the window resets)."""
