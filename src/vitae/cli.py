@@ -33,6 +33,8 @@ log = logging.getLogger("vitae")
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415  (only the API needs the server)
 
+    from vitae.serving import server_options  # noqa: PLC0415  (only the API serves HTTP)
+
     settings.require("redis_url", "mongodb_url")
     settings.require_signing_secret()
     # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it is
@@ -48,6 +50,7 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
         log_level="info",
         log_config=None,  # keep the structured logging configured in main()
         access_log=False,  # its lines carry query strings (stream tokens, signed links)
+        **server_options(settings),
     )
     return 0
 
@@ -110,6 +113,25 @@ def _users_create(settings: Settings, args: argparse.Namespace) -> int:
     print(f"created user {user_id} <{args.email}>{role} with {args.credits} credit(s)")  # noqa: T201
     print("bearer token (last line):")  # noqa: T201
     print(token)  # noqa: T201
+    return 0
+
+
+async def delete_user(settings: Settings, email: str) -> str | None:
+    """Delete a user; every API process refuses its tokens from then on. Its id, or None."""
+    from vitae import wiring  # noqa: PLC0415
+    from vitae.users.deleted import delete_user as delete  # noqa: PLC0415
+
+    async with wiring.user_deletion(settings) as (users, deleted):
+        user = await delete(users, deleted, email)
+    return str(user.id) if user is not None else None
+
+
+def _users_delete(settings: Settings, args: argparse.Namespace) -> int:
+    user_id = asyncio.run(delete_user(settings, args.email))
+    if user_id is None:
+        print(f"no user <{args.email}>", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"deleted user {user_id} <{args.email}>; its tokens are refused")  # noqa: T201
     return 0
 
 
@@ -224,6 +246,11 @@ def parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--email", required=True)
     token.set_defaults(run=_users_token)
+    remove = users.add_parser(
+        "delete", help="delete a user; its tokens are refused at once by every API process"
+    )
+    remove.add_argument("--email", required=True)
+    remove.set_defaults(run=_users_delete)
     render = commands.add_parser("render", help="render a JSON Resume file to PDF locally")
     render.add_argument("resume", help="a JSON Resume file")
     render.add_argument("-t", "--template", default="classic")

@@ -8,15 +8,24 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from litestar import MediaType, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, Operation
 from redis.exceptions import RedisError
 
-from vitae.errors import InvalidRequestError, ServiceUnavailableError, VitaeError
+from vitae.errors import (
+    HeadersTooLargeError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UnsupportedMediaTypeError,
+    VitaeError,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from litestar import Request
+    from litestar.types import Message, Scope
 
 
 class ErrorDetail(msgspec.Struct, omit_defaults=True):
@@ -97,6 +106,12 @@ ERRORS = {
     409: error_response(
         "Not allowed in the current state", 409, "the export is already completed", "status"
     ),
+    429: error_response(
+        "A limit is reached: the limit and its setting are named",
+        429,
+        "at most 500 résumés per user (VITAE_RESUMES_PER_USER); delete one first",
+        "resumes",
+    ),
     503: error_response(
         "A backing service is down; retry after `Retry-After` seconds",
         503,
@@ -120,11 +135,59 @@ def backend_down_handler(request: Request[Any, Any, Any], error: Exception) -> R
     )
 
 
-def too_deep_handler(request: Request[Any, Any, Any], error: RecursionError) -> Response[ErrorBody]:  # noqa: ARG001
-    """JSON nested beyond the decoder's depth is refused as bad input, not a server error."""
-    return vitae_error_handler(
-        request, InvalidRequestError("the JSON body is nested too deeply", field="body")
+# What a client's body can make the JSON decoder raise besides its own decode error: these
+# are the client's fault, answered 400 and logged as the request's one line, not a traceback.
+BODY_ERRORS: dict[type[Exception], str] = {
+    UnicodeDecodeError: "the body is not valid UTF-8",
+    RecursionError: "the JSON body is nested too deeply",
+}
+
+
+def body_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    """A body the decoder cannot read (invalid UTF-8, nesting beyond its depth) is bad input."""
+    reason = next(
+        (text for kind, text in BODY_ERRORS.items() if isinstance(error, kind)), "bad body"
     )
+    return vitae_error_handler(request, InvalidRequestError(reason, field="body"))
+
+
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def header_bytes(request: Request[Any, Any, Any]) -> int:
+    """The size of the request's header block as sent (``name: value`` and CRLF per line)."""
+    return sum(len(name) + len(value) + 4 for name, value in request.scope["headers"])
+
+
+def check_request(max_header_bytes: int) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook: headers past ``max_header_bytes`` are a 431 (the server
+    stops reading a larger block, ``vitae.serving``); an API body not declared JSON is a
+    415, before anything tries to read it as JSON.
+    """
+
+    async def check(request: Request[Any, Any, Any]) -> None:
+        if header_bytes(request) > max_header_bytes:
+            raise HeadersTooLargeError(
+                f"the request's headers exceed {max_header_bytes} bytes (VITAE_MAX_HEADER_BYTES)",
+                field="headers",
+            )
+        require_json_body(request)
+
+    return check
+
+
+def require_json_body(request: Request[Any, Any, Any]) -> None:
+    """An API body that is not declared JSON is a 415."""
+    if request.method not in JSON_METHODS or not request.url.path.startswith("/api/"):
+        return
+    length = request.headers.get("content-length")
+    if length in {None, "0"} and "transfer-encoding" not in request.headers:
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            "the body must be JSON, sent with `Content-Type: application/json`", field="body"
+        )
 
 
 def vitae_error_handler(request: Request[Any, Any, Any], error: VitaeError) -> Response[ErrorBody]:  # noqa: ARG001
@@ -165,7 +228,7 @@ def http_error_handler(
 ) -> Response[ErrorBody]:
     """Litestar's own errors (authentication, routing, limits, validation) in our shape."""
     details: list[ErrorDetail] = []
-    if isinstance(error, ValidationException) and isinstance(error.extra, list):
+    if isinstance(error.extra, list):
         details = [d for d in map(_validation_detail, error.extra) if d is not None]
     if not details:
         key, source = _subject(error.status_code)
@@ -174,3 +237,34 @@ def http_error_handler(
     return Response(
         body, status_code=error.status_code, headers=error.headers, media_type=MediaType.JSON
     )
+
+
+# Scripts, styles, fonts, images and fetches from the app's own origin only, no inline script,
+# no plugin, no framing. The API docs (Scalar, Swagger UI) set element styles from their
+# scripts, so their pages admit inline styles (never inline scripts).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: every HTTP response (errors and 404s included) gets the
+    browser protections: a content security policy, ``nosniff``, no framing, no referrer.
+    """
+    if message["type"] != "http.response.start":
+        return
+    path: str = scope.get("path", "")
+    csp = DOCS_CSP if path.startswith("/schema") else CSP
+    message["headers"] = [
+        *message.get("headers", ()),
+        (b"content-security-policy", csp.encode()),
+        *SECURITY_HEADERS,
+    ]

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.rate_limit import (
     DURATION_VALUES,
     CacheObject,
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 if TYPE_CHECKING:
     from litestar import Request
     from litestar.stores.base import Store
+    from litestar.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,26 @@ STORE_WAIT = 0.5
 
 
 class ExportRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's limiter, with ``Retry-After`` on a 429 as HTTP clients expect. It fails
-    open: while Redis is down exports are still accepted (their records wait in the outbox),
-    unlimited, rather than refused by the limiter in front of them.
+    """Litestar's limiter, with ``Retry-After`` on a 429 as HTTP clients expect, and the
+    limit and its setting named in the refusal. It fails open: while Redis is down exports are
+    still accepted (their records wait in the outbox), unlimited, rather than refused by the
+    limiter in front of them.
     """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Litestar's limiter; its bare 429 gets a message that names the limit."""
+        try:
+            await super().__call__(scope, receive, send)
+        except TooManyRequestsException as error:
+            detail = (
+                f"at most {self.max_requests} new exports per minute per user "
+                "(VITAE_EXPORTS_PER_MINUTE); retry after `Retry-After` seconds"
+            )
+            raise TooManyRequestsException(
+                detail=detail,
+                headers=error.headers,
+                extra=[{"key": "exports", "message": detail}],
+            ) from None
 
     async def retrieve_cached_history(self, key: str, store: Store) -> CacheObject:
         """The user's recent requests; none while the store does not answer."""

@@ -144,6 +144,15 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaSettings:
+    """What one user may hold at once, and how large a request may be (README: Limits)."""
+
+    streams_per_user: int = 20
+    resumes_per_user: int = 500
+    max_header_bytes: int = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the API, the worker and the CLI are configured with."""
 
@@ -170,6 +179,7 @@ class Settings:
     sse_heartbeat: float
     stream_token_ttl: int
     exports_per_minute: int
+    quotas: QuotaSettings
 
     def require(self, *names: Literal["redis_url", "mongodb_url", "jwt_secret"]) -> None:
         """Refuse to start when a needed setting is missing, naming its variable."""
@@ -240,6 +250,11 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         sse_heartbeat=read.float("SSE_HEARTBEAT", 15.0),
         stream_token_ttl=read.int("STREAM_TOKEN_TTL", 600),
         exports_per_minute=read.int("EXPORTS_PER_MINUTE", 60),
+        quotas=QuotaSettings(
+            streams_per_user=read.int("STREAMS_PER_USER", 20),
+            resumes_per_user=read.int("RESUMES_PER_USER", 500),
+            max_header_bytes=read.int("MAX_HEADER_BYTES", 32 * 1024),
+        ),
         jobs=JobSettings(
             attempts=read.int("JOB_ATTEMPTS", 3),
             retry_delay=read.float("JOB_RETRY_DELAY", 1.0),

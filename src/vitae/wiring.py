@@ -34,6 +34,7 @@ from vitae import db
 from vitae.exports.events import ExportEvents
 from vitae.exports.hub import EventHub
 from vitae.exports.jobs import WorkerDeps
+from vitae.exports.leases import StreamLeases
 from vitae.exports.models import Export
 from vitae.exports.service import ExportService
 from vitae.exports.stream import RenderedEvents
@@ -45,6 +46,7 @@ from vitae.resumes.models import Resume
 from vitae.resumes.service import ResumeService
 from vitae.storage import open_storage
 from vitae.users.auth import UserCache
+from vitae.users.deleted import DeletedUsers
 from vitae.users.models import User
 from vitae.users.service import UserService
 from vitae.webhooks.delivery import Deliverer, HostSlots
@@ -107,6 +109,7 @@ def build_services(
         engine,
         templates=[template.name for template in templates],
         on_delete=exports.cancel_pending_by_resume_id,
+        per_user=settings.quotas.resumes_per_user,
     )
     return Services(users=users, webhooks=webhooks, exports=exports, resumes=resumes)
 
@@ -162,6 +165,7 @@ class ApiGraph:
     user_cache: UserCache
     rendered: RenderedEvents
     previews: PreviewCache
+    stream_leases: StreamLeases
 
     def state(self) -> dict[str, object]:
         """The fields as the app's state takes them."""
@@ -202,9 +206,15 @@ async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
             hub=hub,
             templates=templates,
             services=services,
-            user_cache=UserCache(services.users),
+            user_cache=UserCache(services.users, DeletedUsers(redis)),
             rendered=RenderedEvents(),
             previews=PreviewCache(),
+            # A lease outlives a few heartbeats: a live stream renews it well before it lapses.
+            stream_leases=StreamLeases(
+                redis,
+                per_user=settings.quotas.streams_per_user,
+                lease_seconds=max(60.0, 4 * settings.sse_heartbeat),
+            ),
         )
 
 
@@ -277,6 +287,19 @@ async def command(settings: Settings) -> AsyncGenerator[UserService]:
     """What ``vitae users create`` and the dev launcher's token need: the users."""
     async with _database(settings, (User,)) as engine:
         yield UserService(engine)
+
+
+@asynccontextmanager
+async def user_deletion(settings: Settings) -> AsyncGenerator[tuple[UserService, DeletedUsers]]:
+    """What ``vitae users delete`` needs: the users, and Redis to tell every API process."""
+    settings.require("redis_url", "mongodb_url")
+    assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        async with _database(settings, (User,)) as engine:
+            yield UserService(engine), DeletedUsers(redis)
+    finally:
+        await close_quietly(redis.aclose)
 
 
 async def probe(settings: Settings) -> dict[str, str]:

@@ -25,11 +25,11 @@ from vitae.exports.jobs import (
     render_export,
 )
 from vitae.exports.metrics import QUEUE_DEPTH
+from vitae.netpolicy import UrlPolicy
 from vitae.queue import RENDER_EXPORT, open_delivery_queue, open_queue
 from vitae.sweep import Sweeper
 from vitae.webhooks.jobs import DeliveryContext, deliver_webhook, reconcile_webhooks
 from vitae.webhooks.service import DELIVER_WEBHOOK
-from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from vitae.settings import Settings

@@ -21,6 +21,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from vitae.exports.deps import provide_export_service
 from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
+from vitae.exports.leases import leased
 from vitae.exports.models import TERMINAL, Export
 from vitae.exports.schemas import ExportEventData
 from vitae.exports.views import to_read
@@ -173,7 +174,7 @@ StreamToken = Annotated[
         "bearer header, or with the `token` query parameter that `eventsUrl` carries (valid "
         "for this stream only). `Last-Event-ID` resumes without repeats."
     ),
-    responses=errors(400, 404),
+    responses=errors(400, 404, 429),
     media_type="text/event-stream",
 )
 async def export_events(
@@ -187,17 +188,17 @@ async def export_events(
     user_id = await authenticate_stream(request, state.settings.jwt_secret, export_id)
     exports = provide_export_service(state)
     await exports.get(user_id, export_id)  # 404 before the stream starts
-    return ServerSentEvent(
-        follow_export(
-            export_id,
-            str(user_id),
-            exports,
-            state.hub,
-            state.rendered,
-            last_event_id(last_event),
-            state.settings.sse_heartbeat,
-        )
+    lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
+    messages = follow_export(
+        export_id,
+        str(user_id),
+        exports,
+        state.hub,
+        state.rendered,
+        last_event_id(last_event),
+        state.settings.sse_heartbeat,
     )
+    return ServerSentEvent(leased(messages, lease))
 
 
 @get(
@@ -210,7 +211,7 @@ async def export_events(
         "active ones, then each change. Authenticate with the bearer header or the `token` "
         "query parameter of `eventsUrl` from GET /api/users/me."
     ),
-    responses=errors(400),
+    responses=errors(400, 429),
     media_type="text/event-stream",
 )
 async def all_export_events(
@@ -221,6 +222,8 @@ async def all_export_events(
     """Stream every change to your exports."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
-    return ServerSentEvent(
-        follow_user(str(user_id), exports, state.hub, state.rendered, state.settings.sse_heartbeat)
+    lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
+    messages = follow_user(
+        str(user_id), exports, state.hub, state.rendered, state.settings.sse_heartbeat
     )
+    return ServerSentEvent(leased(messages, lease))

@@ -80,3 +80,7 @@ class UserService:
         except (InvalidId, TypeError):
             return None
         return await find_by_id(self.engine, User, oid)
+
+    async def delete(self, user: User) -> None:
+        """Delete the user's record (its tokens: ``vitae.users.deleted.delete_user``)."""
+        await self.engine.delete(user)
