@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from support import (
 from vitae import wiring
 from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
+from vitae.queue import open_queue
 from vitae.settings import Settings
 from vitae.storage import StoredFile
 
@@ -132,9 +133,9 @@ async def test_permanent_failure_ends_failed_with_a_readable_error(
 
 
 @asynccontextmanager
-async def worker_deps(settings: Settings) -> AsyncIterator[WorkerDeps]:
+async def worker_deps(settings: Settings) -> AsyncGenerator[WorkerDeps]:
     """What the render worker's startup hook builds, on a queue no worker reads."""
-    queue = Queue.from_url(settings.redis_url or "", name=settings.queue_name)
+    queue = open_queue(settings)
     try:
         async with wiring.render_worker(settings, queue) as deps:
             yield deps

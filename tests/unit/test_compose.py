@@ -51,7 +51,8 @@ REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?[^}]+\}$")
 def environment(service: dict[str, Any]) -> dict[str, str]:
     raw = service.get("environment") or {}
     if isinstance(raw, list):
-        return dict(str(item).partition("=")[::2] for item in raw)
+        pairs = (str(item).partition("=") for item in raw)
+        return {name: value for name, _, value in pairs}
     return {str(key): str(value) for key, value in raw.items()}
 
 
