@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
 from saq.job import Status
-from saq.utils import now, seconds
 
 if TYPE_CHECKING:
     from saq import Job
@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 SWEPT = "swept: its worker stopped before it finished"
 ENDED = "swept: its work had already ended"
-# A job in the active list that is not marked active (dequeued a moment ago) is left alone
-# for this many seconds, so a dequeue in progress is never mistaken for a lost job.
+# A job in the active list that is not marked active is one a worker has just dequeued (it
+# marks it active a moment later) or one whose worker died in that moment. It is handed back
+# only once this sweeper has seen it so for this many seconds: SAQ leaves ``touched`` unset
+# until a job is first updated, so the record cannot tell how long it has been there.
 SETTLE = 5.0
 # A pass holds the lock at most this long, even if its sweeper dies mid-pass.
 LOCK_SECONDS = 60
@@ -83,6 +85,8 @@ class Sweeper:
         self.queue = queue
         self.hooks = hooks
         self.lock_key = queue.namespace("vitae-sweep-lock")
+        # Jobs seen in the active list without being marked active: id → when first seen.
+        self._unmarked: dict[str, float] = {}
 
     async def sweep(self, _interval: int = 0) -> list[str]:
         """One pass, if no other sweeper is in one; the keys of the jobs it handled. Takes
@@ -107,31 +111,16 @@ class Sweeper:
         return swept.keys
 
     async def _pass(self) -> Swept:
-        queue = self.queue
-        redis = queue.redis
-        ids = cast("list[bytes]", await redis.lrange(queue.namespace("active"), 0, -1))  # pyright: ignore[reportGeneralTypeIssues]
-        if not ids:
-            return Swept([], [], [])
-        jobs: list[Job] = []
-        for job_id, data in zip(ids, await redis.mget(ids), strict=True):
-            job = queue.deserialize(data)
-            if job is None:  # its record expired or was deleted: drop the id
-                name = job_id.decode()
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.lrem(queue.namespace("active"), 0, name)  # pyright: ignore[reportUnusedCoroutine]
-                    pipe.zrem(queue.namespace("incomplete"), name)  # pyright: ignore[reportUnusedCoroutine]
-                    await pipe.execute()
-                log.info("swept missing job %s", name)
-            elif _lost(job):
-                jobs.append(job)
+        jobs = await self._lost_jobs()
+        swept = Swept([], [], [])
         if not jobs:
-            return Swept([], [], [])
+            return swept
+        queue = self.queue
         ended = await self.hooks.ended(jobs) if self.hooks else set[str]()
         alive = await self._live_workers(jobs)
         waited = [job for job in jobs if job.worker_id in alive and job.key not in ended]
         # A live worker is asked to stop its stuck jobs, all at once; a dead one is not.
         await asyncio.gather(*(self._abort(job) for job in waited))
-        swept = Swept([], [], [])
         for job in jobs:
             if job.key in ended:
                 await queue.finish(job, Status.ABORTED, error=ENDED)
@@ -145,6 +134,40 @@ class Sweeper:
                     await self.hooks.gave_up(job, SWEPT)
                 swept.failed.append(job.key)
         return swept
+
+    async def _lost_jobs(self) -> list[Job]:
+        """The active list's jobs that need handing back: active ones past their timeout or
+        heartbeat (SAQ's ``stuck``), and unmarked ones seen for ``SETTLE`` seconds; ids whose
+        record is gone are dropped from the lists.
+        """
+        queue = self.queue
+        redis = queue.redis
+        ids = cast("list[bytes]", await redis.lrange(queue.namespace("active"), 0, -1))  # pyright: ignore[reportGeneralTypeIssues]
+        if not ids:
+            return []
+        lost: list[Job] = []
+        seen_at = time.monotonic()
+        unmarked, self._unmarked = self._unmarked, {}
+        for job_id, data in zip(ids, await redis.mget(ids), strict=True):
+            job = queue.deserialize(data)
+            if job is None:
+                await self._drop(job_id.decode())
+            elif job.status in {Status.ACTIVE, Status.ABORTING}:
+                if job.stuck:
+                    lost.append(job)
+            elif seen_at - unmarked.get(job.id, seen_at) >= SETTLE:
+                lost.append(job)
+            else:
+                self._unmarked[job.id] = unmarked.get(job.id, seen_at)
+        return lost
+
+    async def _drop(self, job_id: str) -> None:
+        """Remove the id of a job whose record expired or was deleted from the lists."""
+        async with self.queue.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(self.queue.namespace("active"), 0, job_id)  # pyright: ignore[reportUnusedCoroutine]
+            pipe.zrem(self.queue.namespace("incomplete"), job_id)  # pyright: ignore[reportUnusedCoroutine]
+            await pipe.execute()
+        log.info("swept missing job %s", job_id)
 
     async def _live_workers(self, jobs: list[Job]) -> set[str]:
         """The ids of the jobs' workers whose worker-info entry (SAQ's worker heartbeat,
@@ -167,12 +190,3 @@ class Sweeper:
             log.info("worker %s did not stop job %s in time", job.worker_id, key)
         except RuntimeError:  # the job's record is gone meanwhile
             return
-
-
-def _lost(job: Job) -> bool:
-    """Whether an entry of the active list needs handing back: an active job past its timeout
-    or heartbeat (SAQ's ``stuck``), or one in another state left there for a while.
-    """
-    if job.status in {Status.ACTIVE, Status.ABORTING}:
-        return job.stuck
-    return seconds(now() - job.touched) > SETTLE
