@@ -466,16 +466,10 @@ class ExportService:
     async def stale(self, older_than: timedelta) -> list[Export]:
         """Active exports untouched for ``older_than``: candidates for reconciliation."""
         cutoff = utcnow() - older_than
-        # One equality per status, the age compared here: the embedded store answers an
-        # equality on an indexed field from the index, and scans the collection for ``$in``
-        # or a range. Active exports are few, finished ones are most of the collection.
-        stale: list[Export] = []
-        for status in ACTIVE:
-            async for doc in self.collection.find({"status": status.value}):
-                export = Export.model_validate_doc(doc)
-                if export.updated_at < cutoff:
-                    stale.append(export)
-        return stale
+        docs = self.collection.find(
+            {"status": {"$in": [s.value for s in ACTIVE]}, "updatedAt": {"$lt": cutoff}}
+        )
+        return [Export.model_validate_doc(doc) async for doc in docs]
 
     async def active_among(self, export_ids: Iterable[str]) -> set[str]:
         """Which of these exports are still pending or processing (one query by ``_id``)."""
