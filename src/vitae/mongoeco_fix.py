@@ -51,6 +51,8 @@ FEATURE_FIELDS = (
     "createdAt",
     "updatedAt",
     "completedAt",
+    "enqueuedAt",
+    "idempotencyScope",
 )
 
 

@@ -52,7 +52,9 @@ async def test_a_missing_field_is_named_by_its_api_name(
         "message": "Expected `int` >= 1",
         "source": "query",
     }
-    malformed = await client.post("/api/resumes", content=b"{", headers=headers)
+    malformed = await client.post(
+        "/api/resumes", content=b"{", headers={**headers, "Content-Type": "application/json"}
+    )
     assert error_of(malformed, 400)["key"] == "body"
 
 
@@ -95,5 +97,9 @@ async def test_not_found_conflict_too_large_and_unprocessable(
         headers={**headers, "Idempotency-Key": "k1"},
     )
     assert error_of(reused, 422)["key"] == "Idempotency-Key"
-    huge = await idle_client.post("/api/resumes", content=b"x" * (3 * 1024 * 1024), headers=headers)
+    huge = await idle_client.post(
+        "/api/resumes",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert error_of(huge, 413)["key"] == "body"

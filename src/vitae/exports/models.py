@@ -50,8 +50,11 @@ class Export(Model):
     # The outbox mark: ``None`` until the job is handed to the queue (or the relay finds the
     # export needs none any more); the relay reads the records where it is still ``None``.
     enqueued_at: datetime | None = Field(default=None, key_name="enqueuedAt")
-    # The client's ``Idempotency-Key`` and a digest of its request: unique per user.
+    # The client's ``Idempotency-Key`` and a digest of its request. ``idempotencyScope``
+    # (``<userId>:<key>``) is what is unique: one field, because the embedded store checks a
+    # compound unique index by decoding the whole collection on every insert.
     idempotency_key: str | None = Field(default=None, key_name="idempotencyKey")
+    idempotency_scope: str | None = Field(default=None, key_name="idempotencyScope")
     request_digest: str | None = Field(default=None, key_name="requestDigest")
     attempts: int = 0
     version: int = 1
@@ -70,10 +73,10 @@ class Export(Model):
             Index(asc(Export.enqueued_at), asc(Export.created_at)),
             # Partial: exports requested without a key never collide with each other.
             IndexModel(
-                [("userId", ASCENDING), ("idempotencyKey", ASCENDING)],
-                name="userId_idempotencyKey_unique",
+                [("idempotencyScope", ASCENDING)],
+                name="idempotencyScope_unique",
                 unique=True,
-                partialFilterExpression={"idempotencyKey": {"$type": "string"}},
+                partialFilterExpression={"idempotencyScope": {"$type": "string"}},
             ),
         ],
     }

@@ -119,6 +119,11 @@ class Callbacks(Protocol):
         ...
 
 
+def idempotency_scope(user_id: ObjectId, key: str) -> str:
+    """What is unique about an ``Idempotency-Key``: the key within its user's."""
+    return f"{user_id}:{key}"
+
+
 class ExportService:
     """Creates, reads, cancels and transitions exports.
 
@@ -193,6 +198,8 @@ class ExportService:
                 return earlier, False
         export = await self._new_export(user, request)
         export.idempotency_key, export.request_digest = idempotency_key, digest
+        if idempotency_key is not None:
+            export.idempotency_scope = idempotency_scope(user.id, idempotency_key)
         try:
             # An insert, not ODMantic's ``save`` (an upsert): the embedded store plans an upsert
             # of a new ``_id`` with a query over the collection, an insert by its key alone.
@@ -215,7 +222,7 @@ class ExportService:
 
     async def _by_idempotency_key(self, user_id: ObjectId, key: str, digest: str) -> Export | None:
         """The export an earlier request with this key created; 422 if its body differed."""
-        doc = await self.collection.find_one({"userId": user_id, "idempotencyKey": key})
+        doc = await self.collection.find_one({"idempotencyScope": idempotency_scope(user_id, key)})
         if doc is None:
             return None
         export = Export.model_validate_doc(doc)
