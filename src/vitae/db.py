@@ -77,6 +77,9 @@ PREPARE_TIMEOUT = 600.0
 
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
     """Create the collections' indexes (idempotent)."""
+    # Under `pymongo.timeout` server selection waits the whole timeout: ask first, so that an
+    # unreachable store fails within its server selection timeout, not ten minutes.
+    await engine.client.admin.command("ping")
     with pymongo.timeout(PREPARE_TIMEOUT):
         await engine.configure_database(models)
 
