@@ -144,6 +144,9 @@ def worker_environ(
         tmp_path,
         VITAE_QUEUE_NAME="recovery",
         VITAE_RENDER_THREADS="1",
+        # Renders queue for the one process: let them wait, within the job's 30 s.
+        VITAE_RENDER_TIMEOUT="5",
+        VITAE_RENDER_WAIT="20",
         VITAE_EXPORTS_PER_MINUTE="0",
         # The probe template renders as slowly as asked: a real résumé that slow is refused
         # at the door.
@@ -229,7 +232,9 @@ async def held_by_a_killed_worker(
             if child is not None:
                 child.stop()
     assert {body["status"] for body in done.values()} <= {"completed", "cancelled"}
-    assert all(done[export_id]["attempts"] == 2 for export_id in holding)
+    # Each ran again; a render that waited past VITAE_RENDER_WAIT for the one render process
+    # is retried once more, which is the render pool's choice, not the sweep's.
+    assert all(done[export_id]["attempts"] >= 2 for export_id in holding)
     # A's jobs are stuck ``heartbeat`` s after the kill; B sweeps on start, then every
     # ``sweep`` s; a retried job waits up to 1 s (backoff) and 1 s (scheduling); 2 s of slack.
     assert recovered <= max(heartbeat, ready - killed) + sweep + 5 + 2
