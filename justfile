@@ -27,12 +27,13 @@ worker: sync
 test *ARGS: sync browser
     uv run pytest {{ARGS}}
 
-# Install Debian's Chromium (browser test) and poppler-utils (pdftotext, document tests) when missing (needs root and apt)
+# Install Debian's Chromium and its fonts (CJK included, browser test) and poppler-utils (pdftotext, document tests) when missing (needs root and apt)
 browser:
-    @{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/pdftotext ]; } || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation poppler-utils >/dev/null; }
+    @{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/pdftotext ] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation fonts-noto-cjk poppler-utils >/dev/null; }
     @[ -x /usr/bin/chromium ] || echo "warning: /usr/bin/chromium is missing: the browser test will fail (apt-get install chromium)"
     @[ -x /usr/bin/pdftotext ] || echo "warning: pdftotext is missing: the document tests will fail (apt-get install poppler-utils)"
+    @dpkg -s fonts-noto-cjk >/dev/null 2>&1 || echo "warning: fonts-noto-cjk is missing: CJK shows as boxes in the browser test (apt-get install fonts-noto-cjk)"
 
 # Long fault and load runs (a burst of 1,000 exports to two workers)
 chaos *ARGS: sync
@@ -51,6 +52,10 @@ bench-templates *ARGS: sync
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
 
+# Soak: one steady load on an empty store and on one holding 50,000 exports; writes docs/benchmarks.md (about 8 minutes)
+soak *ARGS: sync
+    uv run python bench/soak.py {{ARGS}}
+
 # Lint, check formatting, type-check and check the import contracts (pyproject's importlinter)
 lint: sync
     uv run ruff check src tests
@@ -66,6 +71,18 @@ fmt: sync
 # Render a résumé locally, no service: just render RESUME.json classic out.pdf
 render RESUME TEMPLATE="classic" OUT="resume.pdf": sync
     uv run vitae render {{RESUME}} -t {{TEMPLATE}} -o {{OUT}}
+
+# Refresh the API docs page's Swagger UI files from npm's swagger-ui-dist at VERSION
+docs-assets VERSION:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && npm pack --silent "swagger-ui-dist@{{VERSION}}" >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+    for f in swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png LICENSE NOTICE; do
+        cp "$tmp/package/$f" src/vitae/web/static/docs/
+    done
+    sed -i "s/^Swagger UI \*\*[^*]*\*\*/Swagger UI **{{VERSION}}**/" src/vitae/web/static/docs/README.md
+    echo "Swagger UI {{VERSION}} copied; check the docs page and commit"
 
 # Start the production shape with Docker Compose (api, worker, mongo, redis, minio)
 up *ARGS:

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from isolation import measure_isolation
 from pipeline_common import (
     ROOT,
     BenchError,
@@ -130,6 +131,10 @@ def run_limit(report: Report, seconds: float, threads: int) -> None:
                 f"  {inputs:>8}, {count} thread(s): median {row.median_ms:.1f} ms, "
                 f"{row.per_second:.1f}/s, CPU {row.cpu_ms:.1f} ms/compile"
             )
+    say("  the isolation: a render process against a thread …")
+    for cost in measure_isolation(min(seconds, 5.0)):
+        report.notes.append(cost.line())
+        say(f"    {cost.line()}")
 
 
 def run_peers(report: Report, seconds: float, *, chromium: bool) -> None:

@@ -99,6 +99,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory (``VmRSS`` of ``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"no VmRSS for process {pid}")
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds spent by every process on the machine, all cores (``/proc/stat``)."""
     first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()

@@ -126,6 +126,15 @@ def wait_for_text(child: Child, text: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)  # a blocking poll with a deadline: callers are synchronous
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
+
+
 def descendants(pid: int) -> list[int]:
     """Every live (not zombie) process below ``pid``: its children, theirs, and so on."""
     parents: dict[int, list[int]] = {}

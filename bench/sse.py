@@ -50,6 +50,7 @@ from pipeline_common import (
     cpu_seconds,
     machine_busy_seconds,
     percentile,
+    rss_bytes,
     say,
 )
 from processes import Child, spawn_vitae, wait_for_text
@@ -76,14 +77,6 @@ def now_ns() -> int:
 
 
 # -- /proc readings ----------------------------------------------------------------------------
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory (``VmRSS`` of ``/proc/<pid>/status``)."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmRSS for process {pid}")
 
 
 def run_delay(pid: int) -> float:

@@ -228,17 +228,19 @@ def bare_environ(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def run_command(
+    command: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end (``vitae …``, or bash with the README's blocks), its output
+    captured as text; the caller checks its status."""
+    return subprocess.run(  # noqa: S603  (our own command lines)
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def create_user_token(env: dict[str, str], cwd: Path, email: str, *more: str) -> str:
     """Run ``vitae users create``; the last line of its output is the bearer token."""
-    result = subprocess.run(  # noqa: S603  (our own command line)
-        [*VITAE, "users", "create", "--email", email, *more],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command([*VITAE, "users", "create", "--email", email, *more], env, cwd)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines, result.stderr

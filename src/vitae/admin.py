@@ -41,6 +41,7 @@ class QueueView(msgspec.Struct, rename="camel", kw_only=True):
     "/api/admin/queue",
     tags=["admin"],
     summary="Queue statistics (admins)",
+    operation_id="getQueueStats",
     description="For operators: jobs queued and running, exports by status, the last failures.",
     responses={
         **errors(),

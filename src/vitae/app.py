@@ -9,23 +9,30 @@ from typing import TYPE_CHECKING
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.stores.redis import RedisStore
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError
 
-from vitae import wiring
+from vitae import __version__, wiring
 from vitae.admin import queue_view
 from vitae.errors import VitaeError
 from vitae.exports.controller import ExportController
 from vitae.exports.stream import all_export_events, export_events
 from vitae.gallery import GALLERY_ROUTES
-from vitae.http import backend_down_handler, too_deep_handler, vitae_error_handler
+from vitae.http import (
+    BODY_ERRORS,
+    add_security_headers,
+    backend_down_handler,
+    body_error_handler,
+    check_request,
+    http_error_handler,
+    vitae_error_handler,
+)
 from vitae.limits import MAX_BODY_BYTES, RATE_LIMIT_STORE, export_rate_limit
 from vitae.logs import log_requests_first
 from vitae.metrics_port import metrics_server
+from vitae.netpolicy import UrlPolicy
 from vitae.queue import redis_client
 from vitae.resumes.controller import ResumeController
 from vitae.settings import Settings, get_settings
@@ -33,8 +40,8 @@ from vitae.system import download_file, health, ready
 from vitae.users.auth import build_jwt_auth
 from vitae.users.controller import me
 from vitae.web import web_handlers
+from vitae.web.docs import openapi_config
 from vitae.webhooks.controller import WebhookController, export_deliveries
-from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -48,7 +55,7 @@ metrics = PrometheusConfig(app_name="vitae", prefix="vitae_http", group_path=Tru
 
 async def log_exception(error: Exception, scope: Scope) -> None:
     """An unexpected error is logged with its traceback; the client gets a plain 500."""
-    if not isinstance(error, (VitaeError, HTTPException)):
+    if not isinstance(error, (VitaeError, HTTPException, *BODY_ERRORS)):
         log.error("unhandled error on %s", scope.get("path"), exc_info=error)
 
 
@@ -103,21 +110,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[metrics.middleware],
         after_exception=[log_exception],
+        before_send=[add_security_headers],
+        before_request=check_request(settings.quotas.max_header_bytes),
         state=State({"settings": settings}),
         on_app_init=[build_jwt_auth(jwt_secret).on_app_init, log_requests_first],
         exception_handlers={
             VitaeError: vitae_error_handler,
-            RecursionError: too_deep_handler,
+            HTTPException: http_error_handler,
+            **dict.fromkeys(BODY_ERRORS, body_error_handler),
             RedisError: backend_down_handler,
             ConnectionFailure: backend_down_handler,
         },
-        openapi_config=OpenAPIConfig(
-            title="Vitae",
-            version="0.1.0",
-            description="Asynchronous résumé-to-PDF exports. `/api` routes need a bearer JWT.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        ),
+        openapi_config=openapi_config(version=__version__),
         # Logging is configured once per process by the CLI (`vitae.logs`), not by the app.
         logging_config=None,
     )

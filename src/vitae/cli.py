@@ -1,4 +1,8 @@
-"""The ``vitae`` command: api, worker, dev, users create, render."""
+"""The ``vitae`` command: api, worker, dev, ready, users create|token, render.
+
+A foreseeable error (a bad argument, a missing file, an existing e-mail, a server that does
+not answer) is one line on stderr and exit status 2; a traceback means a bug.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,26 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
-from vitae.errors import VitaeError
+from vitae.errors import NotFoundError, VitaeError
 from vitae.logs import configure_logging, log_level
 from vitae.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vitae.rendering import TemplateInfo
 
 log = logging.getLogger("vitae")
 
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415  (only the API needs the server)
+
+    from vitae.serving import server_options  # noqa: PLC0415  (only the API serves HTTP)
 
     settings.require("redis_url", "mongodb_url")
     settings.require_signing_secret()
@@ -38,6 +50,7 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
         log_level="info",
         log_config=None,  # keep the structured logging configured in main()
         access_log=False,  # its lines carry query strings (stream tokens, signed links)
+        **server_options(settings),
     )
     return 0
 
@@ -77,6 +90,21 @@ async def create_user(
     return str(user.id), user_token(user, settings)
 
 
+async def token_for(settings: Settings, email: str) -> str:
+    """A new bearer token for an existing user, found by e-mail."""
+    from vitae import wiring  # noqa: PLC0415
+    from vitae.users import user_token  # noqa: PLC0415
+
+    settings.require("mongodb_url", "jwt_secret")
+    async with wiring.command(settings) as users:
+        user = await users.by_email(email)
+    if user is None:
+        raise NotFoundError(
+            f"no user with e-mail {email}: create one with `vitae users create --email {email}`"
+        )
+    return user_token(user, settings)
+
+
 def _users_create(settings: Settings, args: argparse.Namespace) -> int:
     user_id, token = asyncio.run(
         create_user(settings, args.email, args.name, args.credits, admin=args.admin)
@@ -88,20 +116,106 @@ def _users_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(settings: Settings, args: argparse.Namespace) -> int:
-    from vitae.rendering import RenderOptions, render_pdf  # noqa: PLC0415
+async def delete_user(settings: Settings, email: str) -> str | None:
+    """Delete a user; every API process refuses its tokens from then on. Its id, or None."""
+    from vitae import wiring  # noqa: PLC0415
+    from vitae.users.deleted import delete_user as delete  # noqa: PLC0415
+
+    async with wiring.user_deletion(settings) as (users, deleted):
+        user = await delete(users, deleted, email)
+    return str(user.id) if user is not None else None
+
+
+def _users_delete(settings: Settings, args: argparse.Namespace) -> int:
+    user_id = asyncio.run(delete_user(settings, args.email))
+    if user_id is None:
+        print(f"no user <{args.email}>", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"deleted user {user_id} <{args.email}>; its tokens are refused")  # noqa: T201
+    return 0
+
+
+def _users_token(settings: Settings, args: argparse.Namespace) -> int:
+    print(asyncio.run(token_for(settings, args.email)))  # noqa: T201  (the token alone, for $(…))
+    return 0
+
+
+def _read_resume(path: Path) -> dict[str, Any]:
+    """A JSON Resume file's document, checked as the API checks it."""
     from vitae.resumes.jsonresume import JsonResume  # noqa: PLC0415
 
-    raw = Path(args.resume).read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise VitaeError(f"cannot read {path}: {error.strerror or error}") from None
     try:
         msgspec.json.decode(raw, type=JsonResume)
+        document = msgspec.json.decode(raw)
     except msgspec.ValidationError as error:
-        raise VitaeError(f"{args.resume} is not a valid JSON Resume: {error}") from None
+        raise VitaeError(f"{path} is not a valid JSON Resume: {error}") from None
     except msgspec.DecodeError as error:
-        raise VitaeError(f"{args.resume} is not JSON: {error}") from None
-    options = RenderOptions(template=args.template, paper_size=args.paper, watermark=args.watermark)
-    pdf = render_pdf(json.loads(raw), options, templates_dir=settings.templates_dir)
-    Path(args.output).write_bytes(pdf)
+        raise VitaeError(f"{path} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise VitaeError(f"{path} is not a JSON Resume: it is not an object")
+    return document  # pyright: ignore[reportUnknownVariableType]
+
+
+def _template(settings: Settings, name: str) -> TemplateInfo:
+    """The template called ``name``; the error lists the known ones."""
+    from vitae.rendering import UnknownTemplateError, find_template, list_templates  # noqa: PLC0415
+
+    try:
+        return find_template(settings.templates_dir, name)
+    except UnknownTemplateError:
+        names = ", ".join(t.name for t in list_templates(settings.templates_dir)) or "none"
+        raise VitaeError(f"unknown template {name!r}; the templates are: {names}") from None
+
+
+def option_pair(text: str) -> tuple[str, str]:
+    """``--option name=value``, as in an export's ``options`` (``paperSize`` included)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _option_values(template: TemplateInfo, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Each option's value as the API takes it: an ``order`` is a comma-separated list."""
+    values: dict[str, Any] = {}
+    for name, value in pairs:
+        option = template.option(name)
+        values[name] = (
+            [item.strip() for item in value.split(",") if item.strip()]
+            if option is not None and option.type == "order"
+            else value
+        )
+    return values
+
+
+def _render(settings: Settings, args: argparse.Namespace) -> int:
+    from vitae.rendering import (  # noqa: PLC0415
+        RenderOptions,
+        render_pdf,
+        validate_options,
+        validate_paper_size,
+    )
+    from vitae.rendering.catalog import PAPER_OPTION  # noqa: PLC0415
+
+    resume = _read_resume(Path(args.resume))
+    template = _template(settings, args.template)
+    options = _option_values(template, args.option)
+    paper_size = validate_paper_size(template, options.pop(PAPER_OPTION, args.paper))
+    render_options = RenderOptions(
+        template=template.name,
+        paper_size=paper_size,
+        watermark=args.watermark,
+        options=validate_options(template, options),
+    )
+    pdf = render_pdf(resume, render_options, templates_dir=settings.templates_dir)
+    try:
+        Path(args.output).write_bytes(pdf)
+    except OSError as error:
+        raise VitaeError(f"cannot write {args.output}: {error.strerror or error}") from None
     print(f"wrote {args.output} ({len(pdf)} bytes)")  # noqa: T201
     return 0
 
@@ -127,12 +241,31 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--credits", type=int, default=0, help="paid-export credits (default 0)")
     create.add_argument("--admin", action="store_true", help="may see the queue view")
     create.set_defaults(run=_users_create)
+    token = users.add_parser(
+        "token", help="print a new bearer token for an existing user (the token only)"
+    )
+    token.add_argument("--email", required=True)
+    token.set_defaults(run=_users_token)
+    remove = users.add_parser(
+        "delete", help="delete a user; its tokens are refused at once by every API process"
+    )
+    remove.add_argument("--email", required=True)
+    remove.set_defaults(run=_users_delete)
     render = commands.add_parser("render", help="render a JSON Resume file to PDF locally")
     render.add_argument("resume", help="a JSON Resume file")
     render.add_argument("-t", "--template", default="classic")
     render.add_argument("-o", "--output", default="resume.pdf")
     render.add_argument("--paper", choices=["a4", "letter"], default="a4")
     render.add_argument("--watermark", action="store_true")
+    render.add_argument(
+        "--option",
+        metavar="NAME=VALUE",
+        type=option_pair,
+        action="append",
+        default=[],
+        help="a template option, as in an export (paperSize=letter, accentColor=#336699, "
+        "sectionOrder=skills,work); `GET /api/templates` lists them; repeatable",
+    )
     render.set_defaults(run=_render)
     return root
 
@@ -153,6 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.run(get_settings(), args)
     except (VitaeError, RenderError) as error:
-        print(f"vitae: {error.message}", file=sys.stderr)  # noqa: T201
-        return 2
+        return _fail(error.message)
+    except PyMongoError as error:
+        return _fail(f"MongoDB did not answer ({type(error).__name__}): {_first_line(error)}")
+    except RedisError as error:
+        return _fail(f"Redis did not answer ({type(error).__name__}): {_first_line(error)}")
+    except KeyboardInterrupt:
+        return 130
     return code
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def _fail(message: str) -> int:
+    """One line on stderr, exit status 2."""
+    print(f"vitae: {message}", file=sys.stderr)  # noqa: T201
+    return 2

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
+import pymongo
 from motor.motor_asyncio import AsyncIOMotorClient
 from odmantic import AIOEngine, Model
 from pymongo import ReturnDocument
@@ -15,10 +17,25 @@ if TYPE_CHECKING:
     from motor.motor_asyncio import AsyncIOMotorCollection
 
 
-def open_engine(url: str, database: str) -> AIOEngine:
-    """Create the engine; Motor connects lazily on first use."""
+def open_engine(url: str, database: str, timeout: float = 3.0) -> AIOEngine:
+    """Create the engine; Motor connects lazily on first use.
+
+    A store that does not answer fails an operation within about ``timeout`` seconds: finding
+    a server and connecting get two thirds of it, a reply on an open connection all of it. A
+    request then answers 503 while its client still waits, instead of hanging on and writing
+    after the client gave up. Options given in ``url`` take precedence.
+    """
+    wait_ms = max(int(timeout * 1000), 100)
+    timeouts: dict[str, Any] = {
+        "serverSelectionTimeoutMS": wait_ms * 2 // 3,
+        "connectTimeoutMS": wait_ms * 2 // 3,
+        "socketTimeoutMS": wait_ms,
+    }
+    in_url = {name.lower() for name, _ in parse_qsl(urlsplit(url).query)}
     client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(
-        url, tz_aware=True, serverSelectionTimeoutMS=5_000, connectTimeoutMS=5_000
+        url,
+        tz_aware=True,
+        **{name: ms for name, ms in timeouts.items() if name.lower() not in in_url},  # pyright: ignore[reportArgumentType]
     )
     return AIOEngine(client=client, database=database)
 
@@ -41,9 +58,27 @@ async def find_by_id[M: Model](
     return model.model_validate_doc(doc)
 
 
+async def count(
+    collection: AsyncIOMotorCollection[dict[str, Any]], query: Mapping[str, Any]
+) -> int:
+    """How many documents match ``query``, by the ``count`` command. The embedded store
+    answers it with one SQL ``COUNT`` over its index, whereas ``count_documents`` (an
+    aggregate) makes it load and decode every matching document; MongoDB answers both from
+    the same index.
+    """
+    reply = await collection.database.command("count", collection.name, query=query)
+    return int(reply["n"])
+
+
+# Building an index on a large collection takes longer than any request may: index creation
+# at start-up gets this long, not the client's socket timeout.
+PREPARE_TIMEOUT = 600.0
+
+
 async def prepare(engine: AIOEngine, models: Sequence[type[Model]]) -> None:
     """Create the collections' indexes (idempotent)."""
-    await engine.configure_database(models)
+    with pymongo.timeout(PREPARE_TIMEOUT):
+        await engine.configure_database(models)
 
 
 def close_engine(engine: AIOEngine) -> None:

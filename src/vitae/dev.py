@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from vitae import wiring
-from vitae.embedded import Server, spawn, start_mongo, start_redis, wait_for_port
+from vitae.embedded import Server, free_port, spawn, start_mongo, start_redis, wait_for_port
 from vitae.settings import DEV_ENV_FILE, PREFIX, Settings, read_env_file, settings_from_env
 from vitae.users import user_token
 
@@ -109,6 +109,9 @@ def run_dev() -> int:
             "webhooks may call http URLs and %s (production: https on public addresses only)",
             env[PREFIX + "WEBHOOK_ALLOW_NETWORKS"] or "no private network",
         )
+        # The worker opens its metrics port once it is ready: how this launcher knows it is.
+        if not int(env.get(PREFIX + "WORKER_METRICS_PORT") or 0):
+            env[PREFIX + "WORKER_METRICS_PORT"] = str(free_port())
         if env.get(PREFIX + "STORAGE", "local") == "local":
             log.info("storing PDFs locally under %s", data_dir / "files")
         # Commands run from the checkout (e.g. `vitae users create`) find this instance here.
@@ -120,12 +123,18 @@ def run_dev() -> int:
             for role in ("api", "worker")
         ]
         port = int(env.get(PREFIX + "PORT", "8000"))
-        wait_for_port(port, children[0], timeout=30)
+        try:
+            wait_for_port(port, children[0], timeout=60)
+            wait_for_port(int(env[PREFIX + "WORKER_METRICS_PORT"]), children[1], timeout=60)
+        except (RuntimeError, TimeoutError) as error:
+            log.error("Vitae did not start: %s (its log is above)", error)  # noqa: TRY400
+            return 1
         host = env.get(PREFIX + "HOST", "127.0.0.1")
         token = asyncio.run(local_user_token(settings_from_env(env)))
-        log.info("API docs at http://%s:%d/schema; Ctrl-C stops everything", host, port)
+        # Last, once the API and the worker answer: what a person came for.
+        log.info("API docs: http://%s:%d/schema", host, port)
         log.info(
-            "Vitae is up. Open the page as %s: http://%s:%d/#token=%s",
+            "Vitae is up (Ctrl-C stops everything). Open the page as %s: http://%s:%d/#token=%s",
             LOCAL_USER,
             host,
             port,

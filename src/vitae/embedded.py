@@ -154,6 +154,9 @@ def start_redis(
     return Server("valkey", f"redis://127.0.0.1:{port}/0", port, process, command, quiet=True)
 
 
+STORE_START_TIMEOUT = 180.0  # seconds the store may take to open its file and listen
+
+
 def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
     """The MongoDB-wire store; SQLite at ``path`` (data survives restarts) or in memory."""
     port = port or free_port()
@@ -162,7 +165,9 @@ def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
         path.parent.mkdir(parents=True, exist_ok=True)
         command += ["--path", str(path)]
     process = spawn(command)
-    wait_for_port(port, process)
+    # mongoeco re-reads every document when it opens a SQLite file (≈ 7 s per 10,000 exports
+    # on a busy 2-core machine; docs/mongoeco-report.md) before it listens.
+    wait_for_port(port, process, timeout=STORE_START_TIMEOUT)
     return Server(
         "mongoeco", f"mongodb://127.0.0.1:{port}/?directConnection=true", port, process, command
     )
@@ -171,10 +176,11 @@ def start_mongo(*, port: int | None = None, path: Path | None = None) -> Server:
 async def serve_mongo(port: int, path: str) -> None:
     """Run mongoeco's wire server until SIGTERM or SIGINT."""
     from mongoeco.engines.memory import MemoryEngine  # noqa: PLC0415
-    from mongoeco.engines.sqlite import SQLiteEngine  # noqa: PLC0415
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer  # noqa: PLC0415
 
-    engine = SQLiteEngine(path) if path != ":memory:" else MemoryEngine()
+    from vitae.mongoeco_fix import sqlite_engine  # noqa: PLC0415
+
+    engine = sqlite_engine(path) if path != ":memory:" else MemoryEngine()
     server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

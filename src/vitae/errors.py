@@ -53,3 +53,23 @@ class ForbiddenError(VitaeError):
     """A signed link is tampered with or expired."""
 
     status_code = 403
+
+
+class UnsupportedMediaTypeError(VitaeError):
+    """The body is not JSON (its ``Content-Type`` says something else)."""
+
+    status_code = 415
+
+
+class QuotaExceededError(VitaeError):
+    """The user already holds as many of something as the service allows (the limit and the
+    setting that raises it are named in the message).
+    """
+
+    status_code = 429
+
+
+class HeadersTooLargeError(VitaeError):
+    """The request's header block is larger than the service reads."""
+
+    status_code = 431

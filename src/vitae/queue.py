@@ -54,8 +54,10 @@ def open_delivery_queue(settings: Settings, redis: Redis | None = None) -> Redis
     return RedisQueue(_redis(settings, redis), name=delivery_queue_name(settings))
 
 
-def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:
-    """A render job. Its key is the export id, so enqueueing one export twice is a no-op."""
+def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings, *, attempts: int = 0) -> Job:
+    """A render job. Its key is the export id, so enqueueing one export twice is a no-op;
+    ``attempts`` already spent (by a lost job of the same export) count towards the limit.
+    """
     return Job(
         function=RENDER_EXPORT,
         kwargs=kwargs,
@@ -66,4 +68,5 @@ def export_job(key: str, kwargs: dict[str, Any], jobs: JobSettings) -> Job:
         timeout=jobs.timeout,
         heartbeat=jobs.heartbeat,
         ttl=jobs.retention,
+        attempts=attempts,
     )

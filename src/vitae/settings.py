@@ -6,9 +6,12 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from vitae.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from vitae.rendering.settings import RenderSettings
 
 PREFIX = "VITAE_"
 DEV_ENV_FILE = "dev.env"
@@ -119,8 +122,11 @@ class JobSettings:
     retention_days: int = 30
     metrics_port: int = 0
     concurrency: int = 10
-    render_threads: int = 0
     progress_after: float = 0.1
+
+
+# Seconds of a job's timeout kept for storing the PDF and recording the outcome.
+STORE_MARGIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +144,22 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaSettings:
+    """What one user may hold at once, and how large a request may be (README: Limits)."""
+
+    streams_per_user: int = 20
+    resumes_per_user: int = 500
+    max_header_bytes: int = 32 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the API, the worker and the CLI are configured with."""
 
     redis_url: str | None
     mongodb_url: str | None
     mongodb_database: str
+    mongodb_timeout: float
     jwt_secret: str | None
     token_ttl_days: int
     data_dir: Path
@@ -157,11 +173,13 @@ class Settings:
     paid_export_threshold: int
     templates_dir: Path
     jobs: JobSettings
+    render: RenderSettings
     webhooks: WebhookSettings
     queue_name: str
     sse_heartbeat: float
     stream_token_ttl: int
     exports_per_minute: int
+    quotas: QuotaSettings
 
     def require(self, *names: Literal["redis_url", "mongodb_url", "jwt_secret"]) -> None:
         """Refuse to start when a needed setting is missing, naming its variable."""
@@ -203,10 +221,12 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         raise ConfigurationError(f"VITAE_STORAGE must be 'local' or 's3', got {storage!r}")
     host = read.str("HOST", "127.0.0.1") or "127.0.0.1"
     port = read.int("PORT", 8000)
+    job_timeout = read.int("JOB_TIMEOUT", 30)
     return Settings(
         redis_url=read.str("REDIS_URL"),
         mongodb_url=read.str("MONGODB_URL"),
         mongodb_database=read.str("MONGODB_DATABASE", "vitae") or "vitae",
+        mongodb_timeout=read.float("MONGODB_TIMEOUT", 3.0),
         jwt_secret=read.str("JWT_SECRET"),
         token_ttl_days=read.int("TOKEN_TTL_DAYS", 30),
         data_dir=Path(read.str("DATA_DIR", ".vitae") or ".vitae").resolve(),
@@ -230,10 +250,15 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         sse_heartbeat=read.float("SSE_HEARTBEAT", 15.0),
         stream_token_ttl=read.int("STREAM_TOKEN_TTL", 600),
         exports_per_minute=read.int("EXPORTS_PER_MINUTE", 60),
+        quotas=QuotaSettings(
+            streams_per_user=read.int("STREAMS_PER_USER", 20),
+            resumes_per_user=read.int("RESUMES_PER_USER", 500),
+            max_header_bytes=read.int("MAX_HEADER_BYTES", 32 * 1024),
+        ),
         jobs=JobSettings(
             attempts=read.int("JOB_ATTEMPTS", 3),
             retry_delay=read.float("JOB_RETRY_DELAY", 1.0),
-            timeout=read.int("JOB_TIMEOUT", 30),
+            timeout=job_timeout,
             heartbeat=read.int("JOB_HEARTBEAT", 10),
             retention=read.int("JOB_RETENTION", 86_400),
             sweep_interval=read.int("SWEEP_INTERVAL", 15),
@@ -241,9 +266,9 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             retention_days=read.int("RETENTION_DAYS", 30),
             metrics_port=read.int("WORKER_METRICS_PORT", 0),
             concurrency=read.int("WORKER_CONCURRENCY", 10),
-            render_threads=read.int("RENDER_THREADS", 0),
             progress_after=read.float("PROGRESS_AFTER", 0.1),
         ),
+        render=render_settings(read, job_timeout),
         webhooks=WebhookSettings(
             allow_http=read.bool("WEBHOOK_ALLOW_HTTP", default=False),
             allow_networks=read.list("WEBHOOK_ALLOW_NETWORKS"),
@@ -254,6 +279,31 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             concurrency=read.int("WEBHOOK_CONCURRENCY", 20),
             per_host=read.int("WEBHOOK_PER_HOST", 4),
         ),
+    )
+
+
+def render_settings(read: _Reader, job_timeout: int) -> RenderSettings:
+    """The render limits; refused when a render could outlive its job (SAQ would cancel the
+    job and retry it, instead of failing it once with the reason).
+    """
+    from vitae.rendering.settings import RenderSettings  # noqa: PLC0415  (import-light)
+
+    # By default 20 s of compile and 5 s of wait, or 80 % and 20 % of a shorter budget.
+    budget = job_timeout - STORE_MARGIN
+    timeout = read.float("RENDER_TIMEOUT", min(20.0, budget * 0.8))
+    wait = read.float("RENDER_WAIT", max(min(5.0, budget - timeout), 0.0))
+    if timeout <= 0 or wait < 0 or timeout + wait > budget:
+        raise ConfigurationError(
+            f"{PREFIX}RENDER_TIMEOUT ({timeout:g} s) plus {PREFIX}RENDER_WAIT ({wait:g} s) must "
+            f"be positive and leave {STORE_MARGIN:g} s of {PREFIX}JOB_TIMEOUT ({job_timeout} s)"
+        )
+    return RenderSettings(
+        # VITAE_RENDER_THREADS is the name from before render processes.
+        processes=read.int("RENDER_PROCESSES", read.int("RENDER_THREADS", 0)),
+        timeout=timeout,
+        memory_mb=read.int("RENDER_MEMORY_MB", 1024),
+        max_pages=read.int("RENDER_MAX_PAGES", 40),
+        wait=wait,
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import MediaType, Response, get
+from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 
 from vitae.errors import NotFoundError
-from vitae.http import error_response
+from vitae.http import PublicOperation, error_response
 from vitae.readiness import check_dependencies
 from vitae.storage import LocalStorage
 from vitae.storage.local import FILES_PATH
@@ -31,7 +31,14 @@ class Readiness(msgspec.Struct):
     checks: dict[str, str]
 
 
-@get("/health", tags=["system"], summary="Liveness", exclude_from_auth=True)
+@get(
+    "/health",
+    tags=["system"],
+    summary="Liveness",
+    operation_id="getHealth",
+    operation_class=PublicOperation,
+    exclude_from_auth=True,
+)
 async def health() -> Health:
     """Answers while the process runs."""
     return Health()
@@ -41,9 +48,13 @@ async def health() -> Health:
     "/ready",
     tags=["system"],
     summary="Readiness",
+    operation_id="getReadiness",
+    operation_class=PublicOperation,
     description="200 when MongoDB, Redis and the storage answer; 503 naming the one that does not.",
     exclude_from_auth=True,
-    responses={503: ResponseSpec(Readiness, description="A dependency is down")},
+    responses={
+        503: ResponseSpec(Readiness, description="A dependency is down", generate_examples=False)
+    },
 )
 async def ready(state: State) -> Response[Readiness]:
     """Probe every dependency."""
@@ -60,8 +71,14 @@ async def ready(state: State) -> Response[Readiness]:
     tags=["files"],
     summary="Download a stored PDF (local storage)",
     description="The signed, expiring links that `fileUrl` gives when files are stored locally.",
-    media_type=MediaType.TEXT,
+    operation_class=PublicOperation,
+    media_type="application/pdf",
+    response_description="The PDF",
+    content_media_type="application/pdf",
     responses={
+        400: error_response(
+            "A link's query is missing a part or malformed", 400, "missing expires", "expires"
+        ),
         403: error_response(
             "Tampered or expired link", 403, "the download link has expired", "expires"
         ),
@@ -74,7 +91,7 @@ async def download_file(
     expires: FromQuery[int],
     filename: FromQuery[str],
     signature: Annotated[str, QueryParameter(min_length=64, max_length=64)],
-) -> Response[bytes] | File:
+) -> File:
     """Serve a file if its link's signature and expiry hold."""
     storage = state.storage
     if not isinstance(storage, LocalStorage):

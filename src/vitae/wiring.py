@@ -33,8 +33,8 @@ from redis.asyncio import Redis
 from vitae import db
 from vitae.exports.events import ExportEvents
 from vitae.exports.hub import EventHub
-from vitae.exports.idempotency import IdempotencyKeys
 from vitae.exports.jobs import WorkerDeps
+from vitae.exports.leases import StreamLeases
 from vitae.exports.models import Export
 from vitae.exports.service import ExportService
 from vitae.exports.stream import RenderedEvents
@@ -46,6 +46,7 @@ from vitae.resumes.models import Resume
 from vitae.resumes.service import ResumeService
 from vitae.storage import open_storage
 from vitae.users.auth import UserCache
+from vitae.users.deleted import DeletedUsers
 from vitae.users.models import User
 from vitae.users.service import UserService
 from vitae.webhooks.delivery import Deliverer, HostSlots
@@ -88,8 +89,8 @@ def build_services(
     storage: Storage,
     templates: Sequence[TemplateInfo],
 ) -> Services:
-    """The service graph, the same in every process; ``redis`` carries export events and
-    idempotency keys, ``queue`` takes render jobs and ``deliveries`` webhook attempts.
+    """The service graph, the same in every process; ``redis`` carries export events,
+    ``queue`` takes render jobs and ``deliveries`` webhook attempts.
     """
     users = UserService(engine)
     webhooks = WebhookService(engine, settings, queue=deliveries)
@@ -99,7 +100,6 @@ def build_services(
         queue=queue,
         storage=storage,
         events=ExportEvents(redis),
-        idempotency=IdempotencyKeys(redis),
         templates=templates,
         callbacks=webhooks,
         on_end=[webhooks.dispatch],
@@ -109,6 +109,7 @@ def build_services(
         engine,
         templates=[template.name for template in templates],
         on_delete=exports.cancel_pending_by_resume_id,
+        per_user=settings.quotas.resumes_per_user,
     )
     return Services(users=users, webhooks=webhooks, exports=exports, resumes=resumes)
 
@@ -122,7 +123,9 @@ def _mongodb_url(settings: Settings) -> str:
 @asynccontextmanager
 async def _database(settings: Settings, models: Sequence[type]) -> AsyncGenerator[AIOEngine]:
     """An engine whose collections and indexes exist; closed on exit."""
-    engine = db.open_engine(_mongodb_url(settings), settings.mongodb_database)
+    engine = db.open_engine(
+        _mongodb_url(settings), settings.mongodb_database, settings.mongodb_timeout
+    )
     try:
         await db.prepare(engine, models)
         yield engine
@@ -162,6 +165,7 @@ class ApiGraph:
     user_cache: UserCache
     rendered: RenderedEvents
     previews: PreviewCache
+    stream_leases: StreamLeases
 
     def state(self) -> dict[str, object]:
         """The fields as the app's state takes them."""
@@ -170,8 +174,8 @@ class ApiGraph:
 
 @asynccontextmanager
 async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
-    """The API's clients and services; ``redis`` is the app's own client (events,
-    idempotency keys, rate limits), which the app closes.
+    """The API's clients and services; ``redis`` is the app's own client (events, rate
+    limits), which the app closes.
     """
     settings.require("redis_url", "mongodb_url")
     assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
@@ -202,9 +206,15 @@ async def api(settings: Settings, redis: Redis) -> AsyncGenerator[ApiGraph]:
             hub=hub,
             templates=templates,
             services=services,
-            user_cache=UserCache(services.users),
+            user_cache=UserCache(services.users, DeletedUsers(redis)),
             rendered=RenderedEvents(),
             previews=PreviewCache(),
+            # A lease outlives a few heartbeats: a live stream renews it well before it lapses.
+            stream_leases=StreamLeases(
+                redis,
+                per_user=settings.quotas.streams_per_user,
+                lease_seconds=max(60.0, 4 * settings.sse_heartbeat),
+            ),
         )
 
 
@@ -217,7 +227,7 @@ async def render_worker(settings: Settings, queue: RedisQueue) -> AsyncGenerator
     async with contextlib.AsyncExitStack() as stack:
         engine = await stack.enter_async_context(_database(settings, MODELS))
         storage = await stack.enter_async_context(_storage(settings))
-        renderer = Renderer(settings.templates_dir, threads=settings.jobs.render_threads or None)
+        renderer = Renderer(settings.templates_dir, settings.render)
         stack.callback(renderer.close)
         services = build_services(
             settings,
@@ -279,10 +289,25 @@ async def command(settings: Settings) -> AsyncGenerator[UserService]:
         yield UserService(engine)
 
 
+@asynccontextmanager
+async def user_deletion(settings: Settings) -> AsyncGenerator[tuple[UserService, DeletedUsers]]:
+    """What ``vitae users delete`` needs: the users, and Redis to tell every API process."""
+    settings.require("redis_url", "mongodb_url")
+    assert settings.redis_url is not None  # noqa: S101  (narrowed by require)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        async with _database(settings, (User,)) as engine:
+            yield UserService(engine), DeletedUsers(redis)
+    finally:
+        await close_quietly(redis.aclose)
+
+
 async def probe(settings: Settings) -> dict[str, str]:
     """Probe MongoDB, Redis and the storage with the process's own settings."""
     settings.require("redis_url", "mongodb_url")
-    engine = db.open_engine(_mongodb_url(settings), settings.mongodb_database)
+    engine = db.open_engine(
+        _mongodb_url(settings), settings.mongodb_database, settings.mongodb_timeout
+    )
     queue = open_queue(settings)
     storage = await open_storage(settings)
     try:

@@ -15,18 +15,21 @@ from saq.types import Context, PartialTimersDict
 
 from vitae import wiring
 from vitae.exports.jobs import (
+    ExportSweepHooks,
     WorkerContext,
     after_job,
     before_job,
     purge_expired_exports,
     reconcile_exports,
+    relay_outbox,
     render_export,
 )
 from vitae.exports.metrics import QUEUE_DEPTH
+from vitae.netpolicy import UrlPolicy
 from vitae.queue import RENDER_EXPORT, open_delivery_queue, open_queue
+from vitae.sweep import Sweeper
 from vitae.webhooks.jobs import DeliveryContext, deliver_webhook, reconcile_webhooks
 from vitae.webhooks.service import DELIVER_WEBHOOK
-from vitae.webhooks.urls import UrlPolicy
 
 if TYPE_CHECKING:
     from vitae.settings import Settings
@@ -36,14 +39,19 @@ log = logging.getLogger("vitae.worker")
 
 class VitaeWorker[C: Context](Worker[C]):
     """SAQ's worker whose upkeep loops wake on shutdown instead of finishing their sleep, so a
-    stop waits for running jobs only, not for the longest timer.
+    stop waits for running jobs only, not for the longest timer; and whose sweep is
+    ``vitae.sweep`` (a dead worker's jobs handed back in one pass) instead of SAQ's.
 
     ``upkeep`` is SAQ's private method: ``saq`` is pinned to the minor version it copies, and
     ``tests/unit/test_saq_upkeep.py`` fails if that shape changes (docs/saq-upkeep.md).
     """
 
+    sweeper: Sweeper | None = None
+
     async def upkeep(self) -> list[asyncio.Task[None]]:
         """SAQ's four timers (abort, schedule, sweep, worker info), each an interruptible loop."""
+        assert isinstance(self.queue, RedisQueue)  # noqa: S101  (every Vitae queue is)
+        sweeper = self.sweeper or Sweeper(self.queue)
 
         async def poll(func: Callable[[int], Awaitable[object]], sleep: int, arg: int) -> None:
             while not self.event.is_set():
@@ -58,7 +66,7 @@ class VitaeWorker[C: Context](Worker[C]):
         loops = [
             (self.abort, timers["abort"], timers["abort"]),
             (self.schedule, timers["schedule"], timers["schedule"]),
-            (self.queue.sweep, timers["sweep"], timers["sweep"]),
+            (sweeper.sweep, timers["sweep"], timers["sweep"]),
             (self.worker_info, timers["worker_info"], timers["worker_info"] + 1),
         ]
         return [asyncio.create_task(poll(func, sleep, arg)) for func, sleep, arg in loops]
@@ -93,17 +101,18 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         if settings.jobs.metrics_port:
             start_http_server(settings.jobs.metrics_port)
         ctx["gauges"] = asyncio.create_task(watch_queue_depth(queue))
+        ctx["relay"] = asyncio.create_task(relay_outbox(ctx))
         log.info(
             "worker ready: concurrency=%d, storage=%s", settings.jobs.concurrency, settings.storage
         )
 
     async def shutdown(ctx: WorkerContext) -> None:
-        gauges = ctx.get("gauges")
-        if gauges is not None:
-            gauges.cancel()
+        for task in (ctx.get("gauges"), ctx.get("relay")):
+            if task is not None:
+                task.cancel()
         await resources.aclose()
 
-    return VitaeWorker[WorkerContext](
+    worker = VitaeWorker[WorkerContext](
         queue,
         functions=[(RENDER_EXPORT, render_export)],
         cron_jobs=[
@@ -120,6 +129,8 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
         # Idle dequeues return each second, so a stop never waits on a blocked BLMOVE.
         dequeue_timeout=1.0,
     )
+    worker.sweeper = Sweeper(queue, ExportSweepHooks(worker.context))
+    return worker
 
 
 class DeliveryWorker(VitaeWorker[DeliveryContext]):

@@ -94,6 +94,11 @@ async def test_exports_are_rate_limited_per_user(
         )
     assert statuses == [202, 202, 202, 429]
     assert limited.status_code == 429
+    assert (
+        "at most 3 new exports per minute per user (VITAE_EXPORTS_PER_MINUTE)"
+        in (limited.json()["detail"])
+    )
+    assert limited.json()["extra"][0]["key"] == "exports"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert reads.status_code == 200  # reading is not limited
     assert other_user.status_code == 202

@@ -4,6 +4,7 @@ with a readable error, idempotent jobs, reconciliation of lost jobs."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -13,10 +14,11 @@ from typing import Any
 
 import aioboto3
 import httpx
-import pytest
 from bson import ObjectId
 from redis.asyncio import Redis
 from saq import Queue
+from saq.job import Status
+from saq.utils import now
 
 from support import (
     Headers,
@@ -29,11 +31,13 @@ from support import (
     wait_for_export,
 )
 from vitae import wiring
-from vitae.exports.jobs import WorkerDeps, reconcile_exports, render_export
+from vitae.exports.jobs import ExportSweepHooks, WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_queue
 from vitae.settings import Settings
 from vitae.storage import StoredFile
+from vitae.sweep import ENDED, SWEPT, Sweeper
+from vitae.timeutil import utcnow
 
 
 def s3_settings(services: Services, data_dir: Path, bucket: str, **extra: str) -> Settings:
@@ -196,71 +200,51 @@ async def test_concurrent_transitions_move_an_export_once(
     assert winners[0].model_dump() == stored_now.model_dump()
 
 
-async def test_reconciler_requeues_lost_pending_and_fails_lost_processing(
+async def test_reconciler_requeues_lost_jobs_with_attempts_left_and_fails_the_rest(
     idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser, redis: Redis
 ) -> None:
     headers = await make_user()
-    lost_pending = await request_export(idle_client, headers, {"basics": {"name": "Lost"}})
-    lost_processing = await request_export(idle_client, headers, {"basics": {"name": "Gone"}})
-    await redis.flushdb()  # the queue loses both jobs
+    names = ("Lost", "Gone", "Spent", "Swept")
+    lost, gone, spent, swept = [
+        await request_export(idle_client, headers, {"basics": {"name": name}}) for name in names
+    ]
     async with worker_deps(idle_settings) as deps:
         exports = deps.exports
-        await exports.start(lost_processing, attempt=1)
-        # Age both records past the reconciliation threshold.
-        past = {
-            "$set": {
-                "updatedAt": (await exports.stale(timedelta(0)))[0].updated_at - timedelta(hours=1)
-            }
-        }
-        await exports.collection.update_many({}, past)
+        # The queue loses the first three jobs; the fourth is being swept: a sweep marks it
+        # aborting while it waits for its worker to stop it.
+        aborting = await deps.queue.job(swept)
+        assert aborting is not None
+        await redis.flushdb()
+        await deps.queue.update(aborting, status=Status.ABORTING)
+        await exports.start(gone, attempt=1)
+        await exports.start(spent, attempt=idle_settings.jobs.attempts)
+        await exports.start(swept, attempt=1)
+        # Age every record past the reconciliation threshold.
+        past = utcnow() - timedelta(hours=1)
+        await exports.collection.update_many({}, {"$set": {"updatedAt": past}})
         summary = await reconcile_exports({"deps": deps})  # type: ignore[typeddict-item]
-        job = await deps.queue.job(lost_pending)
-    assert summary == {"requeued": 1, "failed": 1}
-    assert job is not None
-    assert job.status == "queued"
-    gone = (await idle_client.get(f"/api/exports/{lost_processing}", headers=headers)).json()
-    assert gone["status"] == "failed"
-    assert "job was lost" in gone["error"]
-    pending = (await idle_client.get(f"/api/exports/{lost_pending}", headers=headers)).json()
-    assert pending["status"] == "pending"
-
-
-@pytest.mark.parametrize(
-    ("per_minute", "detail", "recorded"),
-    [
-        # The rate limiter, in front, finds Redis down: nothing is written.
-        ("60", "the queue is unavailable; retry shortly", []),
-        # Without it, the record is written, the enqueue fails and the record is failed.
-        ("0", "the export queue is unavailable; retry shortly", ["failed"]),
-    ],
-)
-async def test_queue_outage_answers_503_and_leaves_nothing_pending(
-    services: Services,
-    data_dir: Path,
-    make_user: MakeUser,
-    per_minute: str,
-    detail: str,
-    recorded: list[str],
-) -> None:
-    from vitae.embedded import free_port  # noqa: PLC0415
-
-    settings = make_settings(
-        services,
-        data_dir,
-        VITAE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-        VITAE_EXPORTS_PER_MINUTE=per_minute,
-    )
-    headers = await make_user()
-    async with running_api(settings) as client:
-        resume = await create_resume(client, headers, {})
-        response = await client.post(
-            "/api/exports", json={"resumeId": resume["id"]}, headers=headers
-        )
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "5"
-        assert response.json()["detail"] == detail
-        listed = (await client.get("/api/exports", headers=headers)).json()
-    assert [e["status"] for e in listed["items"]] == recorded
+        jobs = {export_id: await deps.queue.job(export_id) for export_id in (lost, gone, swept)}
+    assert summary == {"requeued": 2, "failed": 1}
+    # Re-enqueued jobs keep the attempts already spent, so the total stays within the limit.
+    assert [(j.status, j.attempts) for j in (jobs[lost], jobs[gone]) if j] == [
+        ("queued", 0),
+        ("queued", 1),
+    ]
+    still_swept = jobs[swept]
+    assert still_swept is not None
+    assert still_swept.status == "aborting"
+    states = {
+        export_id: (await idle_client.get(f"/api/exports/{export_id}", headers=headers)).json()
+        for export_id in (lost, gone, spent, swept)
+    }
+    assert [states[e]["status"] for e in (lost, gone, spent, swept)] == [
+        "pending",
+        "processing",
+        "failed",
+        "processing",
+    ]
+    assert "job was lost" in states[spent]["error"]
+    assert states[spent]["error"].endswith("(after 3 attempts)")
 
 
 async def test_a_dead_workers_job_is_swept_and_retried(
@@ -290,3 +274,49 @@ async def test_a_dead_workers_job_is_swept_and_retried(
             done = await wait_for_export(client, headers, export_id, timeout=30)
     assert done["status"] == "completed", done
     assert done["attempts"] == 2
+
+
+async def test_the_sweep_hands_back_dead_workers_jobs_at_once_and_closes_ended_ones(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser, redis: Redis
+) -> None:
+    """Four jobs taken by workers, none beating any more: a dead worker's job with attempts
+    left is retried and one with none is finished (its export failed, saying why), without
+    waiting; one whose export already ended is closed; a live worker's job is aborted first
+    (it has up to 5 s to stop it). A second sweeper meanwhile does nothing."""
+    headers = await make_user()
+    names = ("Retried", "Spent", "Ended", "Live")
+    ids = [await request_export(idle_client, headers, {"basics": {"name": n}}) for n in names]
+    retried, spent, ended, live = ids
+    async with worker_deps(idle_settings) as deps:
+        queue = deps.queue
+        for export_id in ids:
+            job = await queue.dequeue()
+            assert job is not None
+            assert job.key == export_id
+            job.attempts = idle_settings.jobs.attempts if export_id == spent else 1
+            job.worker_id = "live-worker" if export_id == live else "dead-worker"
+            job.status = Status.ACTIVE
+            job.touched = now() - 60_000  # a minute without a heartbeat: stuck
+            await redis.set(job.id, queue.serialize(job))
+            await deps.exports.start(export_id, job.attempts)
+        await redis.set(queue.namespace("worker_info:live-worker"), "{}", ex=30)
+        await deps.exports.fail(ended, "ended elsewhere")
+        sweeper = Sweeper(queue, ExportSweepHooks({"deps": deps}))  # type: ignore[typeddict-item]
+        started = time.monotonic()
+        first, second = await asyncio.gather(sweeper.sweep(), Sweeper(queue).sweep())
+        elapsed = time.monotonic() - started
+        jobs = {export_id: await queue.job(export_id) for export_id in ids}
+        assert await queue.count("active") == 0
+    assert sorted(first) == sorted(ids)
+    assert second == []  # one sweeper at a time
+    assert elapsed < 5 + 2  # only the live worker's job was waited for
+    states = {i: (j.status, j.error) for i, j in jobs.items() if j is not None}
+    assert states == {
+        retried: (Status.QUEUED, SWEPT),
+        spent: (Status.ABORTED, SWEPT),
+        ended: (Status.ABORTED, ENDED),
+        live: (Status.QUEUED, SWEPT),
+    }
+    spent_export = (await idle_client.get(f"/api/exports/{spent}", headers=headers)).json()
+    assert spent_export["status"] == "failed"
+    assert spent_export["error"] == f"{SWEPT} (after 3 attempts)"

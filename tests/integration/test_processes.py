@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from processes import STOP_TIMEOUT, VITAE, Child, descendants, spawn_vitae, wait_for_text
+from processes import STOP_TIMEOUT, VITAE, Child, alive, descendants, spawn_vitae, wait_for_text
 from pypdf import PdfReader
 
 from support import (
@@ -51,15 +51,6 @@ def port_of(url: str) -> int:
     port = urlsplit(url).port
     assert port is not None, url
     return port
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
 
 
 def pdf_text(data: bytes) -> str:
@@ -209,6 +200,10 @@ def start_dev(data_dir: Path, cwd: Path, logs: Path, name: str) -> Dev:
     mongo_port = port_of(state["VITAE_MONGODB_URL"])
     log = proc.text()
     assert "started embedded Valkey" in log, log
+    # For a person: the links last, once the API and the worker answer; no library reprs.
+    assert log.index("worker ready") < log.index("API docs: http") < log.index("Vitae is up")
+    assert log.index("Application startup complete") < log.index("API docs: http")
+    assert "RedisQueue<" not in log
     assert "started embedded MongoDB-wire store" in log, log
     assert accepts_connections(redis_port)
     assert accepts_connections(mongo_port)

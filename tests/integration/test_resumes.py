@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
-from support import MakeUser, create_resume
+from support import ROOT, MakeUser, create_resume
+from vitae.resumes import limits
 
 
 async def test_crud_round_trip_keeps_unknown_fields(
@@ -92,3 +94,54 @@ async def test_malformed_resume_id(client: httpx.AsyncClient, make_user: MakeUse
     response = await client.get("/api/resumes/123", headers=await make_user())
     assert response.status_code == 400
     assert response.json()["extra"][0]["key"] == "resume_id"
+
+
+REAL_RESUMES = [
+    ROOT / "tests" / "unit" / "rendering" / "samples" / "long.json",
+    ROOT / "examples" / "jsonresume-sample.json",
+]
+
+
+async def test_real_resumes_are_within_the_limits(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    headers = await make_user()
+    for path in REAL_RESUMES:
+        await create_resume(client, headers, json.loads(path.read_text(encoding="utf-8")))
+    at_the_limits = {
+        "basics": {"summary": "x" * limits.MAX_STRING},
+        "work": [{"highlights": ["h"] * limits.MAX_ITEMS}],
+        "meta": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": [1]}}}}}}}},
+    }
+    await create_resume(client, headers, at_the_limits)
+
+
+async def test_sizes_past_a_limit_are_refused_naming_the_field_and_the_limit(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    headers = await make_user()
+    long_text = "x" * (limits.MAX_STRING + 1)
+    many = ["h"] * (limits.MAX_ITEMS + 1)
+    deep: dict[str, Any] = {"x": 1}
+    for _ in range(limits.MAX_DEPTH):
+        deep = {"x": deep}
+    big = [{"summary": "y" * limits.MAX_STRING} for _ in range(30)]
+    cases = [
+        ({"basics": {"summary": long_text}}, "content.basics.summary", "10001 characters"),
+        ({"work": [{"highlights": many}]}, "content.work[0].highlights", "201 items"),
+        ({"custom": dict.fromkeys(map(str, range(201)), 1)}, "content.custom", "201 fields"),
+        ({"meta": deep}, "content.meta.x.x.x.x.x.x.x.x.x", "deeper than 10 levels"),
+        ({"work": big}, "content", f"the limit is {limits.MAX_DOCUMENT_BYTES}"),
+    ]
+    resume = await create_resume(client, headers, {})
+    for content, key, reason in cases:
+        for method, path in [("POST", "/api/resumes"), ("PATCH", f"/api/resumes/{resume['id']}")]:
+            response = await client.request(
+                method, path, json={"title": "t", "content": content}, headers=headers
+            )
+            assert response.status_code == 400, (key, response.text)
+            body = response.json()
+            assert [(e["key"], e["message"]) for e in body["extra"]] == [(key, body["detail"])]
+            assert reason in body["detail"], body
+            assert key in body["detail"], body
+    assert (await client.get("/api/resumes", headers=headers)).json()["total"] == 1

@@ -4,13 +4,15 @@ retries that happen and stop, refusals of private addresses, one event per expor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import itertools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from bson import ObjectId
+from odmantic import AIOEngine
 from saq.job import Status
 from saq.queue.redis import RedisQueue
 
@@ -40,7 +43,8 @@ from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_delivery_queue
 from vitae.settings import Settings
 from vitae.timeutil import utcnow
-from vitae.webhooks.service import DELIVER_WEBHOOK, WebhookService
+from vitae.webhooks.models import Delivery
+from vitae.webhooks.service import DELIVER_WEBHOOK, WebhookService, delivery_job
 
 HOOKS = {
     "VITAE_WEBHOOK_ALLOW_HTTP": "true",
@@ -180,7 +184,19 @@ async def test_endpoints_show_their_secret_once_and_belong_to_their_owner(
         ("https://[fd00::1]/x", "private or reserved"),
         ("https://169.254.169.254/latest/meta-data", "link-local or cloud metadata"),
         ("https://[::ffff:169.254.169.254]/x", "link-local or cloud metadata"),
-        ("https://0.0.0.0/x", "private or reserved"),
+        ("https://0.0.0.0/x", "unspecified"),
+        # IPv6 forms that carry an internal IPv4 address (reached through NAT64 or SIIT).
+        ("https://[64:ff9b::a9fe:a9fe]/x", "169.254.169.254, carried by the NAT64"),
+        ("https://[64:ff9b::a00:1]/x", "10.0.0.1, carried by the NAT64"),
+        ("https://[::7f00:1]/x", "127.0.0.1, carried by the IPv4-compatible"),
+        ("https://[::127.0.0.1]/x", "127.0.0.1, carried by the IPv4-compatible"),
+        ("https://[::ffff:0:a00:1]/x", "10.0.0.1, carried by the IPv4-translated"),
+        ("https://[::a9fe:a9fe]/x", "169.254.169.254, carried by the IPv4-compatible"),
+        ("https://[2002:a9fe:a9fe::1]/x", "169.254.169.254, carried by the 6to4"),
+        # Whitespace and control characters, which URL splitting would drop or misread.
+        ("https://hooks.example.com/x\r\nX-Injected: 1", "control character"),
+        ("https://hooks.example.com/\tx", "control character"),
+        (" https://hooks.example.com/x", "whitespace"),
         ("https://user:pw@hooks.example.com/x", "credentials"),
         ("https:///x", "no host"),
         ("https://no-such-host.invalid/x", "does not resolve"),
@@ -406,11 +422,34 @@ async def test_cancellation_is_delivered_by_the_delivery_worker_alone(
         assert hidden.status_code == 404
 
 
-async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
-    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
-) -> None:
+WINDOW = {"settle": timedelta(0), "window": timedelta(hours=1)}
+
+
+def counts(dispatched: int = 0, requeued: int = 0, given_up: int = 0) -> dict[str, int]:
+    """What a reconciliation reports."""
+    return {"dispatched": dispatched, "requeued": requeued, "givenUp": given_up}
+
+
+@dataclasses.dataclass(frozen=True)
+class Crash:
+    """An export that ended while the worker crashed twice: between the transition's write
+    and its hooks, then between recording the delivery and queueing its job.
+    """
+
+    settings: Settings
+    engine: AIOEngine
+    queue: RedisQueue
+    client: httpx.AsyncClient
+    headers: Headers
+    export_id: str
+
+
+@asynccontextmanager
+async def crashed_export(
+    services: Services, data_dir: Path, headers: Headers, receiver: Receiver
+) -> AsyncGenerator[Crash]:
+    """The API, the store and the delivery queue around an export that :class:`Crash` says."""
     settings = hook_settings(services, data_dir, f"hooks-crash-{uuid.uuid4().hex[:6]}")
-    headers = await make_user()
     assert settings.mongodb_url
     engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
     queue = open_delivery_queue(settings)
@@ -418,33 +457,67 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
         async with running_api(settings) as client:
             await add_endpoint(client, headers, receiver.url)
             export_id = (await export_of(client, headers))["exportId"]
-            # The worker "crashed" between the transition's write and its hooks: no webhooks.
             now = utcnow()
             changes = {"status": "failed", "error": "boom", "completedAt": now, "updatedAt": now}
-            exports = engine.get_collection(Export)
             failed = await db.update_if(
-                exports, ObjectId(export_id), "status", ["pending"], changes, counter="version"
+                engine.get_collection(Export),
+                ObjectId(export_id),
+                "status",
+                ["pending"],
+                changes,
+                counter="version",
             )
             assert failed is not None
             assert failed["status"] == ExportStatus.FAILED.value
             assert await deliveries(client, headers, export_id) == []
-            window = {"settle": timedelta(0), "window": timedelta(hours=1)}
-            # A second crash: the delivery was recorded but its job never reached the queue
-            # that the delivery worker reads.
+            # The delivery is recorded, its job queued where no delivery worker reads.
             elsewhere = RedisQueue(queue.redis, name=f"{queue.name}-elsewhere")
             unqueued = WebhookService(engine, settings, queue=elsewhere)
-            assert await unqueued.reconcile(**window) == {"dispatched": 1, "requeued": 0}
-            webhooks = WebhookService(engine, settings, queue=queue)
-            assert await webhooks.reconcile(**window) == {"dispatched": 0, "requeued": 1}
-            # Repeating it records and queues nothing twice.
-            assert await webhooks.reconcile(**window) == {"dispatched": 0, "requeued": 0}
-            async with running_worker(settings, renders=False):
-                [request] = await receiver.wait_for(1)
-                await deliveries(client, headers, export_id, {"succeeded"})
-        assert json.loads(request.body)["type"] == "export.failed"
+            assert await unqueued.reconcile(**WINDOW) == counts(dispatched=1)
+            yield Crash(settings, engine, queue, client, headers, export_id)
     finally:
         await queue.disconnect()
         db.close_engine(engine)
+
+
+async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
+) -> None:
+    headers = await make_user()
+    async with crashed_export(services, data_dir, headers, receiver) as crash:
+        webhooks = WebhookService(crash.engine, crash.settings, queue=crash.queue)
+        assert await webhooks.reconcile(**WINDOW) == counts(requeued=1)
+        # Repeating it records and queues nothing twice.
+        assert await webhooks.reconcile(**WINDOW) == counts()
+        async with running_worker(crash.settings, renders=False):
+            [request] = await receiver.wait_for(1)
+            await deliveries(crash.client, headers, crash.export_id, {"succeeded"})
+    assert json.loads(request.body)["type"] == "export.failed"
+
+
+async def test_the_reconciler_gives_up_an_attempt_that_never_gets_recorded(
+    services: Services, data_dir: Path, make_user: MakeUser, receiver: Receiver
+) -> None:
+    # An attempt whose job keeps ending without recording it (a crash in our code, as a URL
+    # with a line break once caused) was queued again every minute, forever.
+    headers = await make_user()
+    async with crashed_export(services, data_dir, headers, receiver) as crash:
+        [pending] = await deliveries(crash.client, headers, crash.export_id)
+        # Its job ran and ended without recording the attempt, and that was long ago.
+        job = await crash.queue.enqueue(delivery_job(pending["id"], 1))
+        assert job is not None
+        await crash.queue.finish(job, Status.FAILED, error="crashed")
+        long_ago = utcnow() - timedelta(hours=2)
+        store = crash.engine.get_collection(Delivery)
+        await store.update_one({"_id": pending["id"]}, {"$set": {"nextAttemptAt": long_ago}})
+        webhooks = WebhookService(crash.engine, crash.settings, queue=crash.queue)
+        assert await webhooks.reconcile(**WINDOW) == counts(given_up=1)
+        assert await webhooks.reconcile(**WINDOW) == counts()
+        [failed] = await deliveries(crash.client, headers, crash.export_id, {"failed"})
+    assert [a["error"] for a in failed["attempts"]] == [
+        "the attempt ended without an answer being recorded; given up"
+    ]
+    assert receiver.requests == []
 
 
 async def test_two_runs_of_one_attempt_record_it_once(

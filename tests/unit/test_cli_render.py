@@ -62,68 +62,85 @@ def test_render_in_process_writes_a_letter_pdf(
     check_letter_pdf(out)
 
 
-def test_render_as_a_command(tmp_path: Path) -> None:
-    out = tmp_path / "cv.pdf"
-    command = ["render", str(SAMPLE), "-t", "sidebar", "-o", str(out), "--paper", "letter"]
-    result = subprocess.run(  # noqa: S603  (our own command line)
-        [sys.executable, "-m", "vitae", *command],
-        cwd=tmp_path,
-        env=clean_env(tmp_path / "data"),
+def run_vitae(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``vitae ARGS`` as a person runs it, with no service configured."""
+    return subprocess.run(  # noqa: S603  (our own command line)
+        [sys.executable, "-m", "vitae", *args],
+        cwd=cwd,
+        env=clean_env(cwd / "data"),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single line a foreseeable error prints (exit status 2, no traceback)."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("vitae: "), lines
+    return lines[0]
+
+
+def test_render_as_a_command(tmp_path: Path) -> None:
+    out = tmp_path / "cv.pdf"
+    result = run_vitae(
+        tmp_path, "render", str(SAMPLE), "-t", "sidebar", "-o", str(out), "--paper", "letter"
     )
     assert result.returncode == 0, result.stderr
     check_letter_pdf(out)
 
 
-def test_invalid_json_resume_names_the_field(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = workdir / "bad.json"
-    bad.write_text('{"basics": {"name": 5}}', encoding="utf-8")
-    out = workdir / "cv.pdf"
-    assert main(["render", str(bad), "-o", str(out)]) == 2
-    stderr = capsys.readouterr().err
-    assert stderr.startswith("vitae: ")
-    assert "$.basics.name" in stderr
-    assert "not a valid JSON Resume" in stderr
-    assert "Traceback" not in stderr
-    assert not out.exists()
-
-
-def test_a_file_that_is_not_json_is_refused(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = workdir / "bad.json"
-    bad.write_text("{basics:", encoding="utf-8")
-    assert main(["render", str(bad), "-o", str(workdir / "cv.pdf")]) == 2
-    assert "is not JSON" in capsys.readouterr().err
-
-
-def test_unknown_template_is_a_readable_error(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = workdir / "cv.pdf"
-    assert main(["render", str(SAMPLE), "-t", "nope", "-o", str(out)]) == 2
-    stderr = capsys.readouterr().err
-    assert stderr.strip() == "vitae: unknown template 'nope'"
-    assert not out.exists()
-
-
-def test_unknown_template_as_a_command_prints_no_traceback(tmp_path: Path) -> None:
-    command = ["render", str(SAMPLE), "-t", "../classic", "-o", str(tmp_path / "cv.pdf")]
-    result = subprocess.run(  # noqa: S603  (our own command line)
-        [sys.executable, "-m", "vitae", *command],
-        cwd=tmp_path,
-        env=clean_env(tmp_path / "data"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def test_render_takes_the_apis_options(tmp_path: Path) -> None:
+    out = tmp_path / "cv.pdf"
+    result = run_vitae(
+        tmp_path,
+        "render",
+        str(SAMPLE),
+        "--option",
+        "paperSize=letter",
+        "--option",
+        "sectionOrder=skills,work",
+        "--option",
+        "accentColor=#336699",
+        "-o",
+        str(out),
     )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "unknown template" in result.stderr
+    assert result.returncode == 0, result.stderr
+    check_letter_pdf(out)
+    text = PdfReader(out).pages[0].extract_text()
+    assert text.index("Skills") < text.index("Experience") < text.index("Summary"), text
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("glitter=1", "unknown option 'glitter' for template 'classic'; its options are"),
+        ("accentColor=red", "option 'accentColor' must be a hex colour"),
+        ("paperSize=a3", "option 'paperSize' must be one of 'a4', 'letter'"),
+    ],
+)
+def test_a_bad_option_is_one_line(tmp_path: Path, option: str, says: str) -> None:
+    result = run_vitae(tmp_path, "render", str(SAMPLE), "--option", option)
+    assert says in one_line_error(result)
+    assert not (tmp_path / "resume.pdf").exists()
+
+
+def test_missing_unreadable_and_unwritable_files_are_one_line(tmp_path: Path) -> None:
+    missing = one_line_error(run_vitae(tmp_path, "render", "nope.json"))
+    assert missing == "vitae: cannot read nope.json: No such file or directory"
+    folder = one_line_error(run_vitae(tmp_path, "render", "."))
+    assert folder == "vitae: cannot read .: Is a directory"
+    nowhere = one_line_error(run_vitae(tmp_path, "render", str(SAMPLE), "-o", "no/such/dir.pdf"))
+    assert nowhere == "vitae: cannot write no/such/dir.pdf: No such file or directory"
+
+
+def test_unknown_template_as_a_command_lists_the_templates(tmp_path: Path) -> None:
+    result = run_vitae(tmp_path, "render", str(SAMPLE), "-t", "../classic", "-o", "cv.pdf")
+    assert one_line_error(result) == (
+        "vitae: unknown template '../classic'; "
+        "the templates are: academic, classic, compact, sidebar"
+    )
     assert not (tmp_path / "cv.pdf").exists()

@@ -87,6 +87,24 @@ def test_a_malformed_number_names_the_variable(
     assert words in raised.value.message
 
 
+def test_render_limits_fit_in_the_job_timeout(bare: Path) -> None:
+    render = settings_from_env({}).render
+    assert (render.processes, render.timeout, render.wait) == (0, 20.0, 5.0)
+    assert (render.memory_mb, render.max_pages) == (1024, 40)
+    short = settings_from_env({"VITAE_JOB_TIMEOUT": "10"}).render
+    assert (short.timeout, short.wait) == (4.0, 1.0)
+    assert settings_from_env({"VITAE_RENDER_THREADS": "3"}).render.processes == 3
+    for env in (
+        {"VITAE_RENDER_TIMEOUT": "26"},
+        {"VITAE_RENDER_TIMEOUT": "20", "VITAE_RENDER_WAIT": "6"},
+        {"VITAE_JOB_TIMEOUT": "5"},
+    ):
+        with pytest.raises(ConfigurationError) as raised:
+            settings_from_env(env)
+        assert "VITAE_RENDER_TIMEOUT" in raised.value.message, env
+        assert "VITAE_JOB_TIMEOUT" in raised.value.message, env
+
+
 def test_unknown_storage_backend_is_refused(bare: Path) -> None:
     with pytest.raises(ConfigurationError) as raised:
         settings_from_env({"VITAE_STORAGE": "ftp"})

@@ -50,12 +50,6 @@ class ExportController(Controller):
             ),
             404: error_response("No such résumé, or not yours", 404, "no such resume", "resumeId"),
             401: ERRORS[401],
-            409: error_response(
-                "The same Idempotency-Key is still being handled",
-                409,
-                "a request with this Idempotency-Key is still being handled",
-                "Idempotency-Key",
-            ),
             413: error_response("The body is over 2 MiB", 413, "Request Entity Too Large", "body"),
             422: error_response(
                 "The Idempotency-Key was used with another body",

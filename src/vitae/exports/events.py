@@ -4,6 +4,7 @@ worker, or the API on cancellation), received by whichever API replica holds the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Literal
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
+
+# A publish waits no longer than this for Redis: a change is never held up by its event.
+PUBLISH_WAIT = 1.0
 
 type EventKind = Literal["status", "progress"]
 
@@ -74,9 +78,12 @@ class ExportEvents:
         )
         data = _encoder.encode(event)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(PUBLISH_WAIT),
+                self.redis.pipeline(transaction=False) as pipe,
+            ):
                 pipe.publish(export_channel(str(export.id)), data)
                 pipe.publish(user_channel(str(export.user_id)), data)
                 await pipe.execute()
-        except (RedisError, OSError) as error:
+        except (RedisError, OSError) as error:  # TimeoutError is an OSError
             log.warning("could not publish %s event of export %s: %s", kind, export.id, error)

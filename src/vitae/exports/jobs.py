@@ -12,17 +12,16 @@ from typing import TYPE_CHECKING, Any, NotRequired
 from bson import ObjectId
 from saq.job import Status
 from saq.types import Context
+from saq.utils import now, seconds
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from vitae.db import find_by_id
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
-from vitae.exports.models import ExportStatus
 from vitae.queue import RENDER_EXPORT
 from vitae.rendering import RenderError, RenderOptions
 from vitae.resumes.models import Resume
 from vitae.storage import export_key
-from vitae.timeutil import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOST_JOB = "the export's job was lost before it finished; request a new export"
+# Seconds between two passes of the outbox relay.
+RELAY_EVERY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class WorkerContext(Context):
 
     deps: NotRequired[WorkerDeps]
     gauges: NotRequired[asyncio.Task[None]]
+    relay: NotRequired[asyncio.Task[None]]
 
 
 def deps_of(ctx: WorkerContext) -> WorkerDeps:
@@ -181,7 +183,7 @@ async def _render_export(
         )
         try:
             with RENDER_TIME.time():
-                pdf = await deps.renderer.render(resume.content, options)
+                pdf = await deps.renderer.render(resume.content, options, owner=userId)
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
@@ -251,28 +253,90 @@ async def _settle(ctx: WorkerContext, job: Job) -> None:
         )
 
 
+# Job states in which the queue still owns the export's work: it is waiting, running, being
+# swept or aborted, or scheduled for its next attempt (a retry is queued with a delay).
+QUEUE_OWNS = {Status.NEW, Status.QUEUED, Status.ACTIVE, Status.ABORTING}
+
+
+def job_is_gone(job: Job | None, stale: timedelta) -> bool:
+    """Whether nobody will run the export's job any more: no job, a finished one (while the
+    export is still active), or one left aborting by a sweeper that died (untouched for
+    ``stale``).
+    """
+    if job is None:
+        return True
+    if job.status is Status.ABORTING:
+        return seconds(now() - job.touched) > stale.total_seconds()
+    return job.status not in QUEUE_OWNS
+
+
 async def reconcile_exports(ctx: WorkerContext) -> dict[str, int]:
-    """Periodic: an active export whose job is gone is re-enqueued once, or failed if its job
-    ended or it has waited past its deadline; so none stays pending or processing forever.
+    """Periodic: an active export untouched for a while is judged with its job. While the
+    queue still owns the job (queued, running, swept, aborting, waiting for a retry) it is
+    left alone; when the job is gone, the export is enqueued again if it has attempts left
+    (the new job keeps the attempts spent), else failed with the reason. Exports still in the
+    outbox are the relay's.
     """
     deps = deps_of(ctx)
     service = deps.exports
-    settings = deps.settings
-    deadline = timedelta(seconds=settings.jobs.reconcile_after * 5)
+    jobs = deps.settings.jobs
+    stale = timedelta(seconds=jobs.reconcile_after)
     requeued = failed = 0
-    for export in await service.stale(timedelta(seconds=settings.jobs.reconcile_after)):
-        job = await deps.queue.job(str(export.id))
-        if job is not None and job.status in {Status.NEW, Status.QUEUED, Status.ACTIVE}:
+    for export in await service.stale(stale):
+        if export.enqueued_at is None:
             continue
-        age = utcnow() - export.created_at
-        if job is None and export.status is ExportStatus.PENDING and age < deadline:
-            await service.enqueue(export)  # keyed by the export id: a no-op if already queued
+        job = await deps.queue.job(str(export.id))
+        if not job_is_gone(job, stale):
+            continue
+        if export.attempts < jobs.attempts:
+            await service.enqueue(export)
             requeued += 1
-        elif await service.fail(export.id, LOST_JOB):
+        elif await service.fail(export.id, lost_reason(job, export)):
             failed += 1
     if requeued or failed:
         log.warning("reconciled exports: %d re-enqueued, %d failed", requeued, failed)
     return {"requeued": requeued, "failed": failed}
+
+
+def lost_reason(job: Job | None, export: Export) -> str:
+    """Why an export whose job is gone failed, for its ``error`` field."""
+    attempts = f" (after {export.attempts} attempt{'s' if export.attempts != 1 else ''})"
+    if job is not None and job.error:
+        return f"{job.error.strip().splitlines()[-1][:300]}{attempts}"
+    return f"{LOST_JOB}{attempts}"
+
+
+async def relay_outbox(ctx: WorkerContext, every: float = RELAY_EVERY) -> None:
+    """Hand the outbox's exports to the queue every ``every`` seconds (so within seconds of
+    Redis coming back); a failing pass is logged and the next one tries again.
+    """
+    while True:
+        try:
+            await deps_of(ctx).exports.relay()
+        except Exception as error:  # noqa: BLE001  (Redis or the store down: try again later)
+            log.warning("the outbox relay could not hand exports over: %s", error)
+        await asyncio.sleep(every)
+
+
+class ExportSweepHooks:
+    """What the sweep (``vitae.sweep``) asks about render jobs, answered from the exports."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx  # the worker's context: its deps exist once the startup hook ran
+
+    async def ended(self, jobs: list[Job]) -> set[str]:
+        """The render jobs whose export is finished or gone (one query)."""
+        keys = [job.key for job in jobs if job.function == RENDER_EXPORT]
+        if not keys:
+            return set()
+        active = await deps_of(self.ctx).exports.active_among(keys)
+        return set(keys) - active
+
+    async def gave_up(self, job: Job, reason: str) -> None:
+        """A swept render job had no attempt left: its export fails, saying so."""
+        if job.function == RENDER_EXPORT:
+            attempts = f" (after {job.attempts} attempt{'s' if job.attempts != 1 else ''})"
+            await deps_of(self.ctx).exports.fail(job.key, reason + attempts)
 
 
 PURGE_BATCH = 500

@@ -8,7 +8,8 @@ from typing import Any
 
 from odmantic import Field, Index, Model
 from odmantic.bson import ObjectId
-from odmantic.query import desc
+from odmantic.query import asc, desc
+from pymongo import ASCENDING, IndexModel
 
 from vitae.timeutil import utcnow
 
@@ -46,6 +47,12 @@ class Export(Model):
     storage_key: str | None = Field(default=None, key_name="storageKey")
     error: str | None = None
     callback_url: str | None = Field(default=None, key_name="callbackUrl")
+    # The outbox mark: ``None`` until the job is handed to the queue (or the relay finds the
+    # export needs none any more); the relay reads the records where it is still ``None``.
+    enqueued_at: datetime | None = Field(default=None, key_name="enqueuedAt")
+    # The client's ``Idempotency-Key`` and a digest of its request: unique per user.
+    idempotency_key: str | None = Field(default=None, key_name="idempotencyKey")
+    request_digest: str | None = Field(default=None, key_name="requestDigest")
     attempts: int = 0
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
@@ -60,5 +67,13 @@ class Export(Model):
             Index(Export.status),
             Index(Export.resume_id, Export.status),
             Index(Export.completed_at),
+            Index(asc(Export.enqueued_at), asc(Export.created_at)),
+            # Partial: exports requested without a key never collide with each other.
+            IndexModel(
+                [("userId", ASCENDING), ("idempotencyKey", ASCENDING)],
+                name="userId_idempotencyKey_unique",
+                unique=True,
+                partialFilterExpression={"idempotencyKey": {"$type": "string"}},
+            ),
         ],
     }

@@ -7,7 +7,9 @@ backwards or twice.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
 import logging
 import re
 import unicodedata
@@ -17,11 +19,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError, PyMongoError
 from redis.exceptions import RedisError
 
-from vitae.db import find_by_id, update_if
-from vitae.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
-from vitae.exports.idempotency import IdempotencyKeys, fingerprint
+from vitae.db import count, find_by_id, update_if
+from vitae.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnprocessableError,
+)
 from vitae.exports.metrics import EXPORTS_FINISHED, EXPORTS_REQUESTED, TIME_IN_QUEUE, TOTAL_TIME
 from vitae.exports.models import ACTIVE, TERMINAL, Export, ExportStatus
 from vitae.ids import parse_id
@@ -47,6 +55,23 @@ if TYPE_CHECKING:
     from vitae.users.models import User
 
 log = logging.getLogger(__name__)
+
+# Longest wait for Redis when handing a job over; past it the record waits in the outbox.
+ENQUEUE_WAIT = 1.0
+# The request's whole hand-over (enqueue, then the outbox mark) waits no longer than this.
+HAND_OVER_WAIT = 2.0
+# The relay takes outbox records at least this old (younger ones are being handed over by
+# their request) and this many per pass.
+RELAY_GRACE = timedelta(seconds=5)
+RELAY_BATCH = 200
+# How long a process keeps trying to delete a record whose write failed, and how often.
+WITHDRAW_FOR = timedelta(minutes=10)
+WITHDRAW_RETRY = 0.5
+
+
+def fingerprint(body: bytes) -> str:
+    """A digest of the canonical request body (stored with an ``Idempotency-Key``)."""
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +136,6 @@ class ExportService:
         queue: Queue,
         storage: Storage,
         events: ExportEvents,
-        idempotency: IdempotencyKeys,
         templates: Iterable[TemplateInfo],
         callbacks: Callbacks,
         on_end: Sequence[ExportHook],
@@ -122,7 +146,7 @@ class ExportService:
         self.queue = queue
         self.storage = storage
         self.events = events
-        self.idempotency = idempotency
+        self._withdrawals: set[asyncio.Task[None]] = set()
         self.templates = {template.name: template for template in templates}
         self.callbacks = callbacks
         self.on_end = tuple(on_end)
@@ -134,24 +158,99 @@ class ExportService:
     async def create(
         self, user: User, request: ExportRequest, *, idempotency_key: str | None = None
     ) -> Export:
-        """Create an export; with an idempotency key, a repeat returns the first one's export."""
-        if idempotency_key is None:
-            return await self._create(user, request)
-        user_id = str(user.id)
-        digest = fingerprint(msgspec.json.encode(request, order="sorted"))
-        earlier = await self.idempotency.claim(user_id, idempotency_key, digest)
-        if earlier is not None:
-            return await self.get(user.id, earlier)
+        """Create an export; with an idempotency key, a repeat returns the first one's export.
+
+        The export is accepted once its record is written; handing its job to the queue may
+        fail (the relay does it later). Every store operation runs under one deadline, so the
+        caller gets a 503 in seconds when the store does not answer.
+        """
         try:
-            export = await self._create(user, request)
-        except BaseException:
-            await self.idempotency.release(user_id, idempotency_key)
-            raise
-        await self.idempotency.record(user_id, idempotency_key, digest, str(export.id))
+            async with asyncio.timeout(self.settings.mongodb_timeout):
+                export, new = await self._record(user, request, idempotency_key)
+        except TimeoutError:
+            raise ServiceUnavailableError(
+                "the database is unavailable; retry shortly", field="service"
+            ) from None
+        if new:
+            # Accepted: from here on nothing fails the request (the relay and the streams'
+            # re-reads make up for what Redis misses).
+            EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
+            await self.hand_over(export)
+            await self.events.publish(export)
         return export
 
-    async def _create(self, user: User, request: ExportRequest) -> Export:
-        """Check ownership, decide the watermark, record ``pending`` and enqueue the job."""
+    async def _record(
+        self, user: User, request: ExportRequest, idempotency_key: str | None
+    ) -> tuple[Export, bool]:
+        """The export's record, written as pending and in the outbox; with a key already
+        used, the earlier export instead. Whether it is new.
+        """
+        digest = None
+        if idempotency_key is not None:
+            digest = fingerprint(msgspec.json.encode(request, order="sorted"))
+            earlier = await self._by_idempotency_key(user.id, idempotency_key, digest)
+            if earlier is not None:
+                return earlier, False
+        export = await self._new_export(user, request)
+        export.idempotency_key, export.request_digest = idempotency_key, digest
+        try:
+            # An insert, not ODMantic's ``save`` (an upsert): the embedded store plans an upsert
+            # of a new ``_id`` with a query over the collection, an insert by its key alone.
+            await self.collection.insert_one(export.model_dump_doc())
+        except DuplicateKeyError:
+            # A concurrent request with the same key wrote its export first.
+            if idempotency_key is None or digest is None:
+                raise
+            earlier = await self._by_idempotency_key(user.id, idempotency_key, digest)
+            if earlier is None:
+                raise
+            return earlier, False
+        except BaseException:
+            # The write's outcome is unknown (the store stopped answering, or the deadline
+            # passed): the record may appear later, for an export the client was never told
+            # about. Remove it once the store answers.
+            self._withdraw(export.id)
+            raise
+        return export, True
+
+    async def _by_idempotency_key(self, user_id: ObjectId, key: str, digest: str) -> Export | None:
+        """The export an earlier request with this key created; 422 if its body differed."""
+        doc = await self.collection.find_one({"userId": user_id, "idempotencyKey": key})
+        if doc is None:
+            return None
+        export = Export.model_validate_doc(doc)
+        if export.request_digest != digest:
+            raise UnprocessableError(
+                "this Idempotency-Key was used with a different request body",
+                field="Idempotency-Key",
+            )
+        return export
+
+    def _withdraw(self, export_id: ObjectId) -> None:
+        """Delete a record whose write failed, once the store answers again (in the
+        background, for at most ``WITHDRAW_FOR``). Its job, if the relay handed one over
+        meanwhile, finds no record and does nothing.
+        """
+
+        async def withdraw() -> None:
+            deadline = asyncio.get_running_loop().time() + WITHDRAW_FOR.total_seconds()
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    deleted = await self.collection.delete_one({"_id": export_id})
+                except PyMongoError:
+                    await asyncio.sleep(WITHDRAW_RETRY)
+                else:
+                    if deleted.deleted_count:
+                        log.warning("withdrew export %s, whose request was refused", export_id)
+                    return
+            log.error("could not withdraw export %s after a failed write", export_id)
+
+        task = asyncio.create_task(withdraw())
+        self._withdrawals.add(task)
+        task.add_done_callback(self._withdrawals.discard)
+
+    async def _new_export(self, user: User, request: ExportRequest) -> Export:
+        """Check ownership, the template and its options; decide the watermark."""
         resume = await find_by_id(
             self.engine, Resume, parse_id(request.resume_id, "resume"), userId=user.id
         )
@@ -173,7 +272,7 @@ class ExportService:
         if request.callback_url is not None:
             await self.callbacks.check_url(request.callback_url, "callbackUrl")
         name = str((resume.content.get("basics") or {}).get("name") or user.name)
-        export = Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
+        return Export(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user.id,
             resume_id=resume.id,
             template=template,
@@ -183,15 +282,23 @@ class ExportService:
             file_name=download_name(name),
             callback_url=request.callback_url,
         )
-        await self.engine.save(export)
-        EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
-        await self.enqueue(export)
-        await self.events.publish(export)
-        return export
+
+    async def hand_over(self, export: Export) -> bool:
+        """Enqueue the export's job now if Redis answers; if not, the record stays in the
+        outbox and the relay enqueues it later. Whether it was handed over.
+        """
+        try:
+            async with asyncio.timeout(HAND_OVER_WAIT):
+                await self.enqueue(export)
+        except (RedisError, OSError, PyMongoError) as error:  # TimeoutError is an OSError
+            log.warning("export %s stays in the outbox for the relay: %s", export.id, error)
+            return False
+        return True
 
     async def enqueue(self, export: Export) -> None:
-        """Put the export's job on the queue; if that fails, the export fails rather than
-        staying ``pending`` forever, and the caller gets a 503 to retry.
+        """Put the export's job on the queue (its key is the export id: a repeat is a no-op),
+        then take the record out of the outbox. A job made again for an export keeps the
+        attempts it already had, so the total stays within the configured attempts.
         """
         kwargs: dict[str, Any] = {
             "exportId": str(export.id),
@@ -199,14 +306,34 @@ class ExportService:
             "userId": str(export.user_id),
             "watermarked": export.watermarked,
         }
-        try:
-            await self.queue.enqueue(export_job(str(export.id), kwargs, self.settings.jobs))
-        except (RedisError, OSError) as error:
-            log.warning("enqueue of export %s failed: %s", export.id, error)
-            await self.fail(export.id, "the export queue was unavailable; request a new export")
-            raise ServiceUnavailableError(
-                "the export queue is unavailable; retry shortly"
-            ) from None
+        job = export_job(str(export.id), kwargs, self.settings.jobs, attempts=export.attempts)
+        async with asyncio.timeout(ENQUEUE_WAIT):
+            await self.queue.enqueue(job)
+        await self.collection.update_one({"_id": export.id}, {"$set": {"enqueuedAt": utcnow()}})
+
+    async def relay(self, limit: int = RELAY_BATCH) -> int:
+        """Hand the outbox's pending exports to the queue, oldest first (one indexed read);
+        exports that ended before they were handed over leave the outbox without a job.
+        Records younger than ``RELAY_GRACE`` are left to the request that is writing them.
+        Stops at the first Redis error (the next pass tries again). How many left the outbox.
+        """
+        cutoff = utcnow() - RELAY_GRACE
+        docs = (
+            self.collection.find({"enqueuedAt": None, "createdAt": {"$lt": cutoff}})
+            .sort([("enqueuedAt", 1), ("createdAt", 1)])
+            .limit(limit)
+        )
+        waiting = [Export.model_validate_doc(doc) async for doc in docs]
+        for export in waiting:
+            if export.status is ExportStatus.PENDING:
+                await self.enqueue(export)
+            else:
+                await self.collection.update_one(
+                    {"_id": export.id}, {"$set": {"enqueuedAt": utcnow()}}
+                )
+        if waiting:
+            log.info("relay handed %d exports from the outbox to the queue", len(waiting))
+        return len(waiting)
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
         """The caller's export; another user's is not found."""
@@ -234,7 +361,7 @@ class ExportService:
             query["resumeId"] = parse_id(resume_id, "resume")
         cursor = self.collection.find(query).sort([("createdAt", -1), ("_id", -1)])
         docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
-        total = await self.collection.count_documents(query)
+        total = await count(self.collection, query)
         return [Export.model_validate_doc(doc) for doc in docs], total
 
     async def active(self, user_id: ObjectId, limit: int = 100) -> list[Export]:
@@ -339,10 +466,22 @@ class ExportService:
     async def stale(self, older_than: timedelta) -> list[Export]:
         """Active exports untouched for ``older_than``: candidates for reconciliation."""
         cutoff = utcnow() - older_than
-        docs = self.collection.find(
-            {"status": {"$in": [s.value for s in ACTIVE]}, "updatedAt": {"$lt": cutoff}}
-        )
-        return [Export.model_validate_doc(doc) async for doc in docs]
+        # One equality per status, the age compared here: the embedded store answers an
+        # equality on an indexed field from the index, and scans the collection for ``$in``
+        # or a range. Active exports are few, finished ones are most of the collection.
+        stale: list[Export] = []
+        for status in ACTIVE:
+            async for doc in self.collection.find({"status": status.value}):
+                export = Export.model_validate_doc(doc)
+                if export.updated_at < cutoff:
+                    stale.append(export)
+        return stale
+
+    async def active_among(self, export_ids: Iterable[str]) -> set[str]:
+        """Which of these exports are still pending or processing (one query by ``_id``)."""
+        ids = [ObjectId(export_id) for export_id in export_ids]
+        docs = self.collection.find({"_id": {"$in": ids}}, {"status": 1})
+        return {str(doc["_id"]) async for doc in docs if doc.get("status") in ACTIVE}
 
     async def expired(self, older_than: timedelta, limit: int) -> list[Export]:
         """Finished exports created before ``older_than`` ago, oldest first."""

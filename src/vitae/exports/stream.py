@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 from bson import ObjectId
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.params import HeaderParameter, PathParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from vitae.exports.deps import provide_export_service
 from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
+from vitae.exports.leases import leased
 from vitae.exports.models import TERMINAL, Export
 from vitae.exports.schemas import ExportEventData
 from vitae.exports.views import to_read
@@ -149,12 +150,23 @@ LastEventId = Annotated[
     str | None,
     HeaderParameter(name="Last-Event-ID", description="Resume after this version", required=False),
 ]
+# Declared for the document and generated clients; `authenticate_stream` reads it, with the
+# bearer header, so that both ways are checked in one place.
+StreamToken = Annotated[
+    str | None,
+    QueryParameter(
+        description="A short-lived stream token, as `eventsUrl` carries it: instead of the "
+        "bearer header, for a browser's EventSource (valid for this stream only)",
+        required=False,
+    ),
+]
 
 
 @get(
     "/api/exports/{export_id:str}/events",
     tags=["exports"],
     summary="Follow an export live (Server-Sent Events)",
+    operation_id="streamExportEvents",
     description=(
         "`text/event-stream`: first the current state, then every change, until a terminal "
         "status. Events `status` and `progress`; `id` is the export's version; `data` has the "
@@ -162,7 +174,7 @@ LastEventId = Annotated[
         "bearer header, or with the `token` query parameter that `eventsUrl` carries (valid "
         "for this stream only). `Last-Event-ID` resumes without repeats."
     ),
-    responses=errors(400, 404),
+    responses=errors(400, 404, 429),
     media_type="text/event-stream",
 )
 async def export_events(
@@ -170,40 +182,48 @@ async def export_events(
     state: State,
     export_id: ExportIdPath,
     last_event: LastEventId = None,
+    token: StreamToken = None,  # noqa: ARG001  (read by authenticate_stream)
 ) -> ServerSentEvent:
     """Stream one of your exports' changes."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, export_id)
     exports = provide_export_service(state)
     await exports.get(user_id, export_id)  # 404 before the stream starts
-    return ServerSentEvent(
-        follow_export(
-            export_id,
-            str(user_id),
-            exports,
-            state.hub,
-            state.rendered,
-            last_event_id(last_event),
-            state.settings.sse_heartbeat,
-        )
+    lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
+    messages = follow_export(
+        export_id,
+        str(user_id),
+        exports,
+        state.hub,
+        state.rendered,
+        last_event_id(last_event),
+        state.settings.sse_heartbeat,
     )
+    return ServerSentEvent(leased(messages, lease))
 
 
 @get(
     "/api/exports/events",
     tags=["exports"],
     summary="Follow all your exports live (Server-Sent Events)",
+    operation_id="streamAllExportEvents",
     description=(
         "One stream of every change to your exports, for a dashboard: first the state of the "
         "active ones, then each change. Authenticate with the bearer header or the `token` "
         "query parameter of `eventsUrl` from GET /api/users/me."
     ),
-    responses=errors(),
+    responses=errors(400, 429),
     media_type="text/event-stream",
 )
-async def all_export_events(request: Request[None, None, State], state: State) -> ServerSentEvent:
+async def all_export_events(
+    request: Request[None, None, State],
+    state: State,
+    token: StreamToken = None,  # noqa: ARG001  (read by authenticate_stream)
+) -> ServerSentEvent:
     """Stream every change to your exports."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, ALL_EXPORTS)
     exports = provide_export_service(state)
-    return ServerSentEvent(
-        follow_user(str(user_id), exports, state.hub, state.rendered, state.settings.sse_heartbeat)
+    lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
+    messages = follow_user(
+        str(user_id), exports, state.hub, state.rendered, state.settings.sse_heartbeat
     )
+    return ServerSentEvent(leased(messages, lease))

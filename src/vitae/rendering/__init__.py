@@ -14,7 +14,15 @@ from vitae.rendering.catalog import (
     validate_options,
     validate_paper_size,
 )
-from vitae.rendering.errors import InvalidOptionError, RenderError, UnknownTemplateError
+from vitae.rendering.errors import (
+    InvalidOptionError,
+    PageLimitError,
+    RenderError,
+    RenderMemoryError,
+    RenderTimeoutError,
+    RenderUnavailableError,
+    UnknownTemplateError,
+)
 from vitae.rendering.options import OptionType, TemplateOption
 from vitae.rendering.pdf import RenderOptions, render_pdf, render_png
 from vitae.rendering.renderer import Renderer
@@ -22,9 +30,13 @@ from vitae.rendering.renderer import Renderer
 __all__ = [
     "InvalidOptionError",
     "OptionType",
+    "PageLimitError",
     "PaperSize",
     "RenderError",
+    "RenderMemoryError",
     "RenderOptions",
+    "RenderTimeoutError",
+    "RenderUnavailableError",
     "Renderer",
     "TemplateInfo",
     "TemplateOption",

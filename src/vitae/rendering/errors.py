@@ -2,6 +2,8 @@
 
 from typing import Self
 
+from vitae.errors import VitaeError
+
 
 class RenderError(Exception):
     """A résumé could not be rendered; `message` is one readable line, never a traceback."""
@@ -36,3 +38,45 @@ class InvalidOptionError(RenderError):
 
     def __reduce__(self) -> tuple[type[Self], tuple[str, str]]:
         return (type(self), (self.option, self.message))
+
+
+class RenderTimeoutError(RenderError):
+    """The compile ran past its deadline; its render process was killed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"it took longer than the {seconds:g} s limit")
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type[Self], tuple[float]]:
+        return (type(self), (self.seconds,))
+
+
+class RenderMemoryError(RenderError):
+    """The compile needed more memory than a render process may have; the process died."""
+
+    def __init__(self, megabytes: int) -> None:
+        super().__init__(f"it needed more than {megabytes} MB of memory")
+        self.megabytes = megabytes
+
+    def __reduce__(self) -> tuple[type[Self], tuple[int]]:
+        return (type(self), (self.megabytes,))
+
+
+class PageLimitError(RenderError):
+    """The PDF has more pages than allowed."""
+
+    def __init__(self, pages: int, limit: int) -> None:
+        super().__init__(f"the PDF has {pages} pages, more than the {limit}-page limit")
+        self.pages = pages
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[type[Self], tuple[int, int]]:
+        return (type(self), (self.pages, self.limit))
+
+
+class RenderUnavailableError(VitaeError):
+    """A render could not run to its end for a reason a later attempt may not meet: its render
+    process died without being killed for time or memory, or none was free in time.
+
+    Not a `RenderError`: the export job retries it.
+    """

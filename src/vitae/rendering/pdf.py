@@ -39,8 +39,10 @@ _FALLBACK_DATE: Final = "1980-01-01"
 DEFAULT_PPI: Final = 72.0
 # The tightening steps a template offers for `fitPages` (`fit-steps` in templates/lib).
 FIT_STEPS: Final = 5
-# Every page object of a PDF that Typst writes ("/Type /Pages" is the page tree, not a page).
-_PAGE_OBJECT: Final = re.compile(rb"/Type\s*/Page\b")
+
+# The page tree's root as Typst writes it. A résumé's text can put the same bytes in the
+# document's metadata, but only a bigger count than the real one, so the largest match is taken.
+_PAGE_COUNT = re.compile(rb"/Type\s*/Pages\s*/Count\s+(\d+)")
 
 _log = logging.getLogger("vitae.rendering")
 
@@ -175,10 +177,15 @@ def _run(
     return result
 
 
+def count_pages(pdf: bytes) -> int:
+    """The number of pages of a PDF written by Typst, read from its page tree (no parsing)."""
+    return max((int(match) for match in _PAGE_COUNT.findall(pdf)), default=0)
+
+
 def _page_count(result: bytes | list[bytes]) -> int:
     if isinstance(result, list):
         return len(result)
-    return len(_PAGE_OBJECT.findall(result))
+    return count_pages(result)
 
 
 def _resolve_auto(values: dict[str, Any], resume: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,42 +1,52 @@
-"""An asyncio facade over `render_pdf`, running compiles in a thread pool."""
+"""An asyncio facade over the render processes."""
 
-import asyncio
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from vitae.rendering.catalog import TemplateInfo, list_templates
-from vitae.rendering.pdf import RenderOptions, encode_resume, render_encoded
+from vitae.rendering.pdf import RenderOptions, encode_resume
+from vitae.rendering.processes import RenderPool
+from vitae.rendering.settings import RenderSettings
 
 
 class Renderer:
-    """Renders résumés on a pool of `threads` workers, each thread with its own compilers.
+    """Renders résumés in render processes (`settings.processes`, default one per CPU), each
+    with its own compilers, within the settings' limits (time, memory, pages).
 
-    Typst releases the GIL while compiling, so threads give real parallelism.
+    A render past its time or memory limit is killed with its process, which is replaced;
+    see `vitae.rendering.processes`.
     """
 
-    def __init__(self, templates_dir: Path, threads: int | None = None) -> None:
-        workers = threads if threads is not None else (os.cpu_count() or 1)
-        if workers < 1:
-            raise ValueError("threads must be at least 1")
+    def __init__(self, templates_dir: Path, settings: RenderSettings | None = None) -> None:
         self._templates_dir = templates_dir
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vitae-render")
+        self._pool = RenderPool(templates_dir, settings or RenderSettings())
 
-    async def render(self, resume: Mapping[str, Any], options: RenderOptions) -> bytes:
-        """Render a JSON Resume document to PDF bytes; raises `RenderError` on failure."""
-        # Encoded here, so the worker sees the résumé as it was when render() was called.
-        data = encode_resume(resume)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, render_encoded, data, options, self._templates_dir
-        )
+    async def render(
+        self, resume: Mapping[str, Any], options: RenderOptions, *, owner: str | None = None
+    ) -> bytes:
+        """Render a JSON Resume document to PDF bytes.
+
+        Raises `RenderError` when a retry would fail the same way (template or data error,
+        time, memory or page limit) and `RenderUnavailableError` when it might not (the render
+        process died, or none was free in time). `owner` (a user id) may hold only some of
+        the processes at once, so that one user's renders cannot take all of them.
+        """
+        # Encoded here, so the process sees the résumé as it was when render() was called.
+        return await self._pool.render(encode_resume(resume), options, owner)
 
     def templates(self) -> list[TemplateInfo]:
         """Return the template catalog, sorted by name."""
         return list_templates(self._templates_dir)
 
+    def pids(self) -> list[int]:
+        """The process ids of the render processes."""
+        return self._pool.pids()
+
+    def ready(self) -> int:
+        """How many render processes are warm and free."""
+        return self._pool.ready()
+
     def close(self) -> None:
-        """Finish running compiles, drop queued ones and stop the threads."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the render processes."""
+        self._pool.close()

@@ -13,8 +13,14 @@ from litestar.security.jwt import Token
 from vitae.http import errors
 from vitae.ids import OBJECT_ID_PATTERN
 from vitae.resumes.deps import provide_resume_service
-from vitae.resumes.models import Resume
-from vitae.resumes.schemas import ResumeCreate, ResumePage, ResumeRead, ResumeUpdate
+from vitae.resumes.models import Resume, ResumeHeading
+from vitae.resumes.schemas import (
+    ResumeCreate,
+    ResumePage,
+    ResumeRead,
+    ResumeSummary,
+    ResumeUpdate,
+)
 from vitae.resumes.service import ResumeService
 from vitae.timeutil import as_utc
 from vitae.users.models import User
@@ -37,6 +43,17 @@ def to_read(resume: Resume) -> ResumeRead:
     )
 
 
+def to_summary(resume: ResumeHeading) -> ResumeSummary:
+    """The API view of a résumé in a list."""
+    return ResumeSummary(
+        id=str(resume.id),
+        title=resume.title,
+        template=resume.template,
+        created_at=as_utc(resume.created_at),
+        updated_at=as_utc(resume.updated_at),
+    )
+
+
 async def raw_content(request: AuthedRequest) -> dict[str, Any] | None:
     """The ``content`` exactly as sent: validated by the typed body, stored with unknown fields."""
     body: Any = await request.json()
@@ -51,7 +68,7 @@ class ResumeController(Controller):
     tags = ["resumes"]  # noqa: RUF012  (Litestar's declared controller style)
     dependencies = {"resumes": Provide(provide_resume_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/", summary="Create a résumé", responses=errors(400))
+    @post("/", summary="Create a résumé", responses=errors(400, 429))
     async def create_resume(
         self,
         request: AuthedRequest,
@@ -67,7 +84,12 @@ class ResumeController(Controller):
         )
         return to_read(resume)
 
-    @get("/", summary="List your résumés", responses=errors(400))
+    @get(
+        "/",
+        summary="List your résumés",
+        description="Summaries without `content`: GET /api/resumes/{id} has a résumé's content.",
+        responses=errors(400),
+    )
     async def list_resumes(
         self,
         request: AuthedRequest,
@@ -78,7 +100,7 @@ class ResumeController(Controller):
         """Your résumés, newest first."""
         items, total = await resumes.list(request.user.id, limit=limit, offset=offset)
         return ResumePage(
-            items=[to_read(r) for r in items], total=total, limit=limit, offset=offset
+            items=[to_summary(r) for r in items], total=total, limit=limit, offset=offset
         )
 
     @get("/{resume_id:str}", summary="Get a résumé", responses=errors(400, 404))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,3 +26,25 @@ class Resume(Model):
         "collection": "resumes",
         "indexes": lambda: [Index(Resume.user_id, Resume.created_at)],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeHeading:
+    """A résumé without its content, as lists read it (a content can be megabytes)."""
+
+    id: ObjectId
+    title: str
+    template: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ResumeHeading:
+        """From a stored document read without ``content``."""
+        return cls(
+            id=doc["_id"],
+            title=doc["title"],
+            template=doc["template"],
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+        )

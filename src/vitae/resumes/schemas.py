@@ -42,10 +42,20 @@ class ResumeRead(msgspec.Struct, rename="camel", kw_only=True):
     updated_at: datetime
 
 
-class ResumePage(msgspec.Struct, rename="camel", kw_only=True):
-    """One page of the caller's résumés, newest first."""
+class ResumeSummary(msgspec.Struct, rename="camel", kw_only=True):
+    """A résumé in a list: everything but its ``content`` (GET /api/resumes/{id} has it)."""
 
-    items: list[ResumeRead]
+    id: str
+    title: str
+    template: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResumePage(msgspec.Struct, rename="camel", kw_only=True):
+    """One page of the caller's résumés, newest first, as summaries."""
+
+    items: list[ResumeSummary]
     total: int
     limit: int
     offset: int

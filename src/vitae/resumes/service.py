@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from odmantic.query import desc
 
-from vitae.db import find_by_id
-from vitae.errors import InvalidRequestError, NotFoundError
-from vitae.resumes.models import Resume
+from vitae.db import count, find_by_id
+from vitae.errors import InvalidRequestError, NotFoundError, QuotaExceededError
+from vitae.resumes.limits import check_content
+from vitae.resumes.models import Resume, ResumeHeading
 from vitae.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -19,33 +19,20 @@ if TYPE_CHECKING:
 
 type OnDelete = Callable[[ObjectId], Awaitable[int]]
 
-INT64 = 2**63
-
-
-def check_storable(value: object, path: str = "content") -> None:
-    """Refuse what JSON allows but the database cannot keep: NUL in a key, integers beyond
-    64 bits. The error names the first offending path.
-    """
-    if isinstance(value, dict):
-        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
-            name = str(key)  # pyright: ignore[reportUnknownArgumentType]
-            if "\x00" in name:
-                raise InvalidRequestError("keys cannot contain the NUL character", field=path)
-            check_storable(item, f"{path}.{name}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):  # pyright: ignore[reportUnknownVariableType]
-            check_storable(item, f"{path}[{index}]")
-    elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
-        raise InvalidRequestError("integers must fit in 64 bits", field=path)
-
 
 class ResumeService:
-    """CRUD on ``resumes``; ``on_delete`` cancels a deleted résumé's exports."""
+    """CRUD on ``resumes``; ``on_delete`` cancels a deleted résumé's exports; a user holds
+    at most ``per_user`` résumés.
+    """
 
-    def __init__(self, engine: AIOEngine, *, templates: Iterable[str], on_delete: OnDelete) -> None:
+    def __init__(
+        self, engine: AIOEngine, *, templates: Iterable[str], on_delete: OnDelete, per_user: int
+    ) -> None:
         self.engine = engine
         self.templates = frozenset(templates)
         self.on_delete = on_delete
+        self.per_user = per_user
+        self.collection = engine.get_collection(Resume)
 
     def _check_template(self, template: str) -> str:
         if template not in self.templates:
@@ -58,8 +45,16 @@ class ResumeService:
     async def create(
         self, user_id: ObjectId, *, title: str, content: dict[str, Any], template: str
     ) -> Resume:
-        """Store a new résumé."""
-        check_storable(content)
+        """Store a new résumé, within the user's quota (two concurrent creations at the
+        limit may both pass: the quota bounds what one user holds, not an exact count).
+        """
+        check_content(content)
+        if await count(self.collection, {"userId": user_id}) >= self.per_user:
+            raise QuotaExceededError(
+                f"at most {self.per_user} résumés per user (VITAE_RESUMES_PER_USER); "
+                "delete one first",
+                field="resumes",
+            )
         resume = Resume(  # pyright: ignore[reportCallIssue]  (ODMantic generates the id)
             user_id=user_id, title=title, content=content, template=self._check_template(template)
         )
@@ -74,17 +69,19 @@ class ResumeService:
             raise NotFoundError("no such resume", field="id")
         return resume
 
-    async def list(self, user_id: ObjectId, *, limit: int, offset: int) -> tuple[list[Resume], int]:
-        """The caller's résumés, newest first, and their count."""
-        query = Resume.user_id == user_id
-        items = await self.engine.find(
-            Resume,
-            query,
-            sort=(desc(Resume.created_at), desc(Resume.id)),
-            skip=offset,
-            limit=limit,
+    async def list(
+        self, user_id: ObjectId, *, limit: int, offset: int
+    ) -> tuple[list[ResumeHeading], int]:
+        """The caller's résumés without their content, newest first, and their count."""
+        query = {"userId": user_id}
+        docs = (
+            self.collection.find(query, {"content": 0})
+            .sort([("createdAt", -1), ("_id", -1)])
+            .skip(offset)
+            .limit(limit)
         )
-        return items, await self.engine.count(Resume, query)
+        items = [ResumeHeading.from_doc(doc) async for doc in docs]
+        return items, await self.collection.count_documents(query)
 
     async def update(
         self,
@@ -100,7 +97,7 @@ class ResumeService:
         if title is not None:
             resume.title = title
         if content is not None:
-            check_storable(content)
+            check_content(content)
             resume.content = content
         if template is not None:
             resume.template = self._check_template(template)

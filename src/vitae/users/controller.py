@@ -23,7 +23,13 @@ class Me(msgspec.Struct, rename="camel", kw_only=True):
     events_url: str
 
 
-@get("/api/users/me", tags=["users"], summary="Who am I", responses=errors())
+@get(
+    "/api/users/me",
+    tags=["users"],
+    summary="Who am I",
+    operation_id="getCurrentUser",
+    responses=errors(),
+)
 async def me(request: Request[User, Token, State]) -> Me:
     """The caller's account and credit balance."""
     user = request.user

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bson import ObjectId
 from bson.errors import InvalidId
 from litestar.security.jwt import Token
+from odmantic.exceptions import DuplicateKeyError as ModelDuplicateKeyError
 from pymongo.errors import DuplicateKeyError
 
 from vitae.db import find_by_id
@@ -58,7 +59,8 @@ class UserService:
         )
         try:
             return await self.engine.save(user)
-        except DuplicateKeyError:
+        # ODMantic wraps the driver's error in its own (both seen, by version).
+        except (DuplicateKeyError, ModelDuplicateKeyError):
             raise ConflictError(f"a user with email {email} exists", field="email") from None
 
     async def get_or_create(self, email: str, *, name: str, credit_balance: int) -> User:
@@ -78,3 +80,7 @@ class UserService:
         except (InvalidId, TypeError):
             return None
         return await find_by_id(self.engine, User, oid)
+
+    async def delete(self, user: User) -> None:
+        """Delete the user's record (its tokens: ``vitae.users.deleted.delete_user``)."""
+        await self.engine.delete(user)

@@ -188,6 +188,7 @@ class WebhookController(Controller):
     @get(
         "/{webhook_id:str}/deliveries",
         summary="A webhook endpoint's latest deliveries",
+        operation_id="listWebhookDeliveries",
         description="Newest first, across exports; `?status=failed` shows what it missed.",
         responses=errors(400, 404),
     )
@@ -208,6 +209,7 @@ class WebhookController(Controller):
         "/{webhook_id:str}/secret",
         status_code=HTTP_201_CREATED,
         summary="Replace a webhook endpoint's signing secret",
+        operation_id="rotateWebhookSecret",
         description="The new secret is shown only this once; pending retries use it.",
         responses=errors(400, 404),
     )
@@ -241,6 +243,7 @@ class WebhookController(Controller):
     "/api/exports/{export_id:str}/deliveries",
     tags=["webhooks"],
     summary="An export's webhook deliveries",
+    operation_id="listExportDeliveries",
     description="Every delivery of the export's terminal event, with each attempt's status code "
     "or error and, while retrying, when the next attempt is due.",
     dependencies={

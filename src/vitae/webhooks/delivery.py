@@ -23,12 +23,12 @@ import prometheus_client
 from vitae.db import merge_if
 from vitae.exports.models import Export
 from vitae.exports.views import to_read
+from vitae.netpolicy import RefusedURLError, Target
 from vitae.timeutil import as_utc, utcnow
 from vitae.users.models import User
 from vitae.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 from vitae.webhooks.schemas import WebhookEvent
 from vitae.webhooks.signing import signature_header
-from vitae.webhooks.urls import RefusedURLError, Target
 
 if TYPE_CHECKING:
     from vitae.exports.service import ExportService
@@ -50,6 +50,8 @@ ATTEMPT_TIME = prometheus_client.Histogram(
 USER_AGENT = "Vitae-Webhooks/1"
 DEFER_SECONDS = 1.0
 RETRYABLE_STATUS = 429
+# Transport errors that the same request would meet again: retrying cannot help.
+UNFIXABLE = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,13 @@ def next_delay(settings: WebhookSettings, attempt: int, retry_after: float | Non
 async def call(
     client: httpx.AsyncClient, target: Target, headers: dict[str, str], body: bytes, seconds: float
 ) -> Outcome:
-    """POST the body to the checked address, with the URL's host for TLS and ``Host``."""
-    netloc = httpx.URL(target.url).netloc.decode()
+    """POST the body to the checked address, with the URL's host for TLS and ``Host``.
+
+    Any error while building or sending the request is an outcome, never an exception: a
+    network error may pass (retried), anything else will happen again (final).
+    """
     try:
+        netloc = httpx.URL(target.url).netloc.decode()
         async with asyncio.timeout(seconds):
             response = await client.post(
                 target.pinned_url(),
@@ -113,9 +119,12 @@ async def call(
             )
     except (TimeoutError, httpx.TimeoutException):
         return Outcome(None, f"no answer within {seconds:g} s", retryable=True)
-    except httpx.HTTPError as error:
+    except Exception as error:  # noqa: BLE001  (every failure is recorded as the attempt's)
         reason = str(error) or type(error).__name__
-        return Outcome(None, f"could not connect: {reason}"[:300], retryable=True)
+        if isinstance(error, httpx.TransportError) and not isinstance(error, UNFIXABLE):
+            return Outcome(None, f"could not connect: {reason}"[:300], retryable=True)
+        log.info("webhook request to %r could not be made: %s", target.url, reason)
+        return Outcome(None, f"could not make the request: {reason}"[:300], retryable=False)
     return classify(response.status_code, retry_after_seconds(response.headers.get("retry-after")))
 
 

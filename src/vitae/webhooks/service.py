@@ -21,17 +21,18 @@ from saq.job import Status
 
 from vitae.errors import ConflictError, InvalidRequestError, NotFoundError
 from vitae.exports.models import TERMINAL, Export, ExportStatus
+from vitae.netpolicy import RefusedURLError, UrlPolicy
 from vitae.timeutil import as_utc, utcnow
 from vitae.users.models import User
 from vitae.webhooks.models import (
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     EventType,
     WebhookEndpoint,
     delivery_id,
 )
 from vitae.webhooks.signing import new_secret
-from vitae.webhooks.urls import RefusedURLError, UrlPolicy
 
 if TYPE_CHECKING:
     from odmantic import AIOEngine
@@ -243,16 +244,20 @@ class WebhookService:
         except (RedisError, OSError) as error:
             log.warning("could not queue delivery %s: %s", delivery, error)
 
-    async def _requeue(self, delivery: str, attempt: int) -> bool:
+    async def _requeue(self, delivery: str, attempt: int, *, expired: bool) -> str:
         """Queue an overdue attempt again unless its job is still waiting or running; a job
         that ended without recording the attempt (our own fault, retried out) gets a new key.
+        An attempt past the last one, or one whose jobs keep ending unrecorded past the
+        window, is given up rather than queued again every minute forever.
         """
         job = await self.queue.job(delivery_job(delivery, attempt).key)
         if job is not None and job.status in {Status.NEW, Status.QUEUED, Status.ACTIVE}:
-            return False
+            return "waiting"
+        if attempt > self.settings.webhooks.attempts or (job is not None and expired):
+            return "give up"
         tag = f"~r{int(utcnow().timestamp())}" if job is not None else ""
         await self.enqueue(delivery, attempt, tag=tag)
-        return True
+        return "queued"
 
     async def of_export(self, export_id: ObjectId) -> list[Delivery]:
         """An export's deliveries, oldest first."""
@@ -292,16 +297,54 @@ class WebhookService:
         dispatched = 0
         async for doc in self.engine.get_collection(Export).find(query):
             dispatched += await self.dispatch(Export.model_validate_doc(doc))
-        requeued = 0
+        requeued = given_up = 0
         overdue = self.deliveries.find(
             {"status": "pending", "nextAttemptAt": {"$lt": now - settle}},
-            {"_id": 1, "attempts": 1},
+            {"_id": 1, "attempts": 1, "nextAttemptAt": 1},
         )
         async for doc in overdue:
-            if await self._requeue(doc["_id"], len(doc.get("attempts") or ()) + 1):
+            attempt = len(doc.get("attempts") or ()) + 1
+            expired = as_utc(doc["nextAttemptAt"]) < now - window
+            action = await self._requeue(doc["_id"], attempt, expired=expired)
+            if action == "queued":
                 requeued += 1
-        if dispatched or requeued:
+            elif action == "give up":
+                given_up += await self._give_up(doc["_id"], attempt, now)
+        if dispatched or requeued or given_up:
             log.warning(
-                "reconciled webhooks: %d deliveries recorded, %d re-queued", dispatched, requeued
+                "reconciled webhooks: %d deliveries recorded, %d re-queued, %d given up",
+                dispatched,
+                requeued,
+                given_up,
             )
-        return {"dispatched": dispatched, "requeued": requeued}
+        return {"dispatched": dispatched, "requeued": requeued, "givenUp": given_up}
+
+    async def _give_up(self, delivery: str, attempt: int, now: datetime) -> int:
+        """Fail a pending delivery whose attempt never got recorded, recording why as that
+        attempt; 1 if it was still pending at that attempt.
+        """
+        record = DeliveryAttempt(
+            number=attempt,
+            at=now,
+            error="the attempt ended without an answer being recorded; given up",
+            duration_ms=0,
+        )
+        result = await self.deliveries.update_one(
+            {
+                "_id": delivery,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": {"$size": attempt - 1},
+            },
+            {
+                "$set": {
+                    "status": DeliveryStatus.FAILED.value,
+                    "nextAttemptAt": None,
+                    "completedAt": now,
+                    "updatedAt": now,
+                },
+                "$push": {"attempts": record.model_dump_doc()},
+            },
+        )
+        if result.modified_count:
+            log.warning("webhook delivery %s given up at attempt %d", delivery, attempt)
+        return result.modified_count

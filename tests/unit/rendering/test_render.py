@@ -20,6 +20,7 @@ from vitae.rendering import (
     list_templates,
     render_pdf,
 )
+from vitae.rendering.settings import RenderSettings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
 TEMPLATES = ["academic", "classic", "compact", "sidebar"]
@@ -105,7 +106,7 @@ def test_default_templates_dir_can_be_overridden(
 
 
 async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[str, Any]) -> None:
-    renderer = Renderer(templates_dir, threads=2)
+    renderer = Renderer(templates_dir, RenderSettings(processes=2))
     try:
         names = [f"Person Number{i}" for i in range(8)]
         jobs = [
@@ -128,7 +129,7 @@ async def test_renderer_renders_concurrently(templates_dir: Path, sample: dict[s
 
 
 async def test_renderer_lists_templates_and_reports_errors(templates_dir: Path) -> None:
-    renderer = Renderer(templates_dir, threads=1)
+    renderer = Renderer(templates_dir, RenderSettings(processes=1))
     try:
         assert set(TEMPLATES) <= {info.name for info in renderer.templates()}
         with pytest.raises(UnknownTemplateError):

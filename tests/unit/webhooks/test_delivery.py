@@ -1,7 +1,11 @@
+import ipaddress
+
+import httpx
 import pytest
 
+from vitae.netpolicy import Target
 from vitae.settings import WebhookSettings
-from vitae.webhooks.delivery import HostSlots, classify, next_delay, retry_after_seconds
+from vitae.webhooks.delivery import HostSlots, call, classify, next_delay, retry_after_seconds
 
 
 @pytest.mark.parametrize(
@@ -44,3 +48,22 @@ def test_each_host_gets_a_bounded_share_of_the_slots() -> None:
     assert slots.take("b")
     slots.give_back("a")
     assert slots.take("a")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook\r\nX-Injected: 1",
+        "http://127.0.0.1:9/\thook",
+        "http://127.0.0.1:9/\x00",
+        "gopher://127.0.0.1:9/",
+    ],
+)
+async def test_a_request_that_cannot_be_made_is_a_final_outcome(url: str) -> None:
+    # Stored before registration refused such URLs: the attempt records it, never raises.
+    target = Target(url=url, host="127.0.0.1", address=ipaddress.ip_address("127.0.0.1"))
+    async with httpx.AsyncClient() as client:
+        outcome = await call(client, target, {}, b"{}", 2.0)
+    assert outcome.error is not None
+    assert outcome.error.startswith("could not make the request")
+    assert not outcome.retryable

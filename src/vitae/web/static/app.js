@@ -76,7 +76,10 @@ async function api(path, { method = "GET", body } = {}) {
       : `The server answered ${response.status} ${response.statusText}`.trim();
     const retryAfter = response.headers.get("Retry-After");
     if (response.status === 503 && retryAfter) detail += ` (try again in ${retryAfter} s)`;
-    throw new ApiError(response.status, detail, Array.isArray(data?.extra) ? data.extra : []);
+    let extra = Array.isArray(data?.extra) ? data.extra : [];
+    // A lone detail that repeats the sentence only names its subject (a header, the path).
+    if (extra.length === 1 && extra[0].message === data?.detail) extra = [];
+    throw new ApiError(response.status, detail, extra);
   }
   return data;
 }
@@ -98,20 +101,53 @@ function richText(element, text) {
   });
 }
 
+// What a type in the API's validation messages (msgspec's) is, in words.
+const TYPE_WORDS = {
+  str: "text",
+  int: "a whole number",
+  float: "a number",
+  bool: "true or false",
+  array: "a list",
+  object: "an object",
+  null: "empty",
+};
+
+function typeInWords(types) {
+  const words = types.split("|").map((t) => t.trim()).filter((t) => t !== "null");
+  return words.map((t) => TYPE_WORDS[t] ?? t).join(" or ") || "empty";
+}
+
+/**
+ * One of the API's error details as a sentence that names the field as the person wrote it:
+ * `content.basics.name` + "Expected `str | null`, got `int`" → "basics.name must be text".
+ */
+function sentence(item) {
+  const field = String(item.key ?? "").replace(/^content\./, "") || "the résumé";
+  const message = String(item.message ?? "");
+  const rules = [
+    [/^Expected `([^`]+)`, got `(\w+)`/, (m) => `must be ${typeInWords(m[1])}, not ${typeInWords(m[2])}`],
+    [/^Object missing required field `[^`]+`/, () => "is required"],
+    [/^Object contains unknown field `([^`]+)`/, (m) => `has a field \`${m[1]}\` that a JSON Resume does not have`],
+    [/^Expected `\w+` matching regex/, () => "is not in the expected format"],
+    [/^Expected `(str|array|object)` of length <= (\d+)/, (m) =>
+      `is too long (at most ${m[2]} ${m[1] === "str" ? "characters" : "items"})`],
+    [/^Expected `(int|float)` >= (\S+)/, (m) => `must be at least ${m[2]}`],
+    [/^Expected `(int|float)` <= (\S+)/, (m) => `must be at most ${m[2]}`],
+    [/^Invalid ISO 8601 date/, () => "must be a date such as 2024-05-01"],
+  ];
+  for (const [pattern, say] of rules) {
+    const match = message.match(pattern);
+    if (match) return `\`${field}\` ${say(match)}.`;
+  }
+  return `\`${field}\`: ${message}`;
+}
+
 function fillMessage(textEl, listEl, text, extra = []) {
   richText(textEl, text);
   listEl.replaceChildren(
     ...extra.map((item) => {
       const li = document.createElement("li");
-      if (item.key) {
-        const key = document.createElement("code");
-        key.className = "key";
-        key.textContent = item.key;
-        li.append(key, " ");
-      }
-      const message = document.createElement("span");
-      richText(message, item.message ?? "");
-      li.append(message);
+      richText(li, sentence(item));
       return li;
     }),
   );
@@ -432,7 +468,8 @@ async function onExport(event) {
       resume = await saveResume(content, title, template);
     } catch (error) {
       if (error instanceof ApiError && error.status === 400) {
-        showResumeError(`The server refused this résumé: ${error.message}`, error.extra);
+        const count = error.extra.length === 1 ? "a mistake" : "mistakes";
+        showResumeError(`This résumé has ${count} to fix before it can be exported:`, error.extra);
         return;
       }
       throw error;

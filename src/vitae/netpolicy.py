@@ -1,9 +1,12 @@
-"""Which URLs a webhook may call: ``https`` (``http`` only where allowed) on public addresses.
+"""Which URLs the service may call on a user's behalf (webhooks today, any outside fetch
+tomorrow): ``https`` (``http`` only where allowed) on globally routable addresses.
 
-A URL is checked when it is registered and again before every attempt, on the addresses the
-name resolves to at that moment; the attempt then connects to the address that was checked,
+A URL is checked when it is registered and again before every call, on the addresses the
+name resolves to at that moment; the call then connects to the address that was checked,
 so a name that re-resolves to an internal address between the check and the call (DNS
-rebinding) cannot reach it.
+rebinding) cannot reach it. An IPv6 address that carries an IPv4 address (mapped,
+translated, compatible, NAT64, 6to4, Teredo) is judged by both: on networks with NAT64 or
+SIIT, ``[64:ff9b::a9fe:a9fe]`` reaches the cloud metadata address ``169.254.169.254``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
@@ -25,6 +29,16 @@ type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
 RESOLVE_TIMEOUT = 5.0
+IPV4_BITS = 0xFFFF_FFFF
+# IPv6 prefixes whose last 32 bits are an IPv4 address a packet may end up at. The IPv4-mapped
+# form (::ffff:0:0/96) has ``ipaddress``'s ``ipv4_mapped``; 6to4 and Teredo have ``sixtofour``
+# and ``teredo``. The NAT64 local-use prefix (64:ff9b:1::/48) places the IPv4 address where
+# the operator's prefix length says, so it is refused whole (it is never global).
+LOW_32_BITS_PREFIXES = (
+    ("IPv4-translated", ipaddress.IPv6Network("::ffff:0:0:0/96")),
+    ("IPv4-compatible", ipaddress.IPv6Network("::/96")),
+    ("NAT64", ipaddress.IPv6Network("64:ff9b::/96")),
+)
 
 
 class RefusedURLError(Exception):
@@ -76,9 +90,18 @@ class UrlPolicy:
         return cls(allow_http=settings.allow_http, allowed=tuple(networks))
 
     def check_syntax(self, url: str) -> SplitResult:
-        """Refuse what no resolution can fix: the scheme, a missing host, credentials."""
+        """Refuse what no resolution can fix: the scheme, a missing host, credentials, and
+        whitespace or control characters anywhere (URL splitting would silently drop a tab
+        or a line break, and a leading space leaves the request without a host).
+        """
         if len(url) > MAX_URL_LENGTH:
             raise RefusedURLError(f"the URL is longer than {MAX_URL_LENGTH} characters")
+        for position, char in enumerate(url):
+            if char.isspace() or unicodedata.category(char) in {"Cc", "Cf", "Zs", "Zl", "Zp"}:
+                raise RefusedURLError(
+                    f"the URL contains whitespace or a control character ({char!r} at "
+                    f"position {position})"
+                )
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018  (raises on a malformed port)
@@ -100,19 +123,20 @@ class UrlPolicy:
         return parts
 
     def check_address(self, address: IPAddress) -> None:
-        """Public addresses only, unless the address lies in an allowed network."""
-        if address.version == 6 and address.ipv4_mapped is not None:  # noqa: PLR2004
-            address = address.ipv4_mapped
-        if any(address in network for network in self.allowed):
+        """Globally routable addresses only, unless the address (or the IPv4 address it
+        carries) lies in an allowed network; an IPv6 address carrying an IPv4 address must
+        pass as both.
+        """
+        embedded = embedded_ipv4(address)
+        candidates: list[IPAddress] = [address] if embedded is None else [address, embedded[1]]
+        if any(a in network for a in candidates for network in self.allowed):
             return
-        if address.is_loopback:
-            raise RefusedURLError(f"the host resolves to a loopback address ({address})")
-        if address.is_link_local:
-            raise RefusedURLError(
-                f"the host resolves to a link-local or cloud metadata address ({address})"
-            )
-        if not address.is_global or address.is_multicast:
-            raise RefusedURLError(f"the host resolves to a private or reserved address ({address})")
+        # The carried address first: its reason (loopback, metadata) is the telling one.
+        for candidate in reversed(candidates):
+            where = str(candidate)
+            if candidate is not address and embedded is not None:
+                where = f"{candidate}, carried by the {embedded[0]} address {address}"
+            _check_global(candidate, where)
 
     async def resolve(self, url: str) -> Target:
         """Check the URL, resolve its host and check every address it resolves to."""
@@ -127,6 +151,35 @@ class UrlPolicy:
         return Target(url=url, host=host, address=addresses[0])
 
 
+def embedded_ipv4(address: IPAddress) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 address carries, with the name of the form, or ``None``."""
+    if address.version == 4:  # noqa: PLR2004
+        return None
+    assert isinstance(address, ipaddress.IPv6Address)  # noqa: S101  (narrowed by the version)
+    if address.ipv4_mapped is not None:
+        return "IPv4-mapped", address.ipv4_mapped
+    for name, network in LOW_32_BITS_PREFIXES:
+        # :: and ::1 are the unspecified and loopback addresses, not IPv4-compatible ones.
+        if address in network and int(address) > 1:
+            return name, ipaddress.IPv4Address(int(address) & IPV4_BITS)
+    if address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    if address.teredo is not None:
+        return "Teredo", address.teredo[1]  # the client's address, where packets go
+    return None
+
+
+def _check_global(address: IPAddress, where: str) -> None:
+    if address.is_loopback or address.is_unspecified:
+        raise RefusedURLError(f"the host resolves to a loopback or unspecified address ({where})")
+    if address.is_link_local:
+        raise RefusedURLError(
+            f"the host resolves to a link-local or cloud metadata address ({where})"
+        )
+    if not address.is_global or address.is_multicast:
+        raise RefusedURLError(f"the host resolves to a private or reserved address ({where})")
+
+
 async def _lookup(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
@@ -134,7 +187,7 @@ async def _lookup(host: str, port: int) -> list[IPAddress]:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError):
         raise RefusedURLError(f"the host {host!r} does not resolve") from None
-    except UnicodeError:
+    except (UnicodeError, ValueError):
         raise RefusedURLError(f"the host {host!r} is not a valid host name") from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:

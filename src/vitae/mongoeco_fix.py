@@ -1,0 +1,166 @@
+"""The embedded store's engine: mongoeco's SQLite engine with three fixes, until upstream has
+them (docs/mongoeco-report.md). Each one keeps mongoeco's answer and removes a full scan of the
+collection that otherwise runs again after every write, so that a command costs the same
+whatever the collection holds.
+
+1. An insert checked its ``_id`` for duplicates by its storage key (an indexed lookup), then
+   again by loading and decoding *every* document to compare ``_id``s by BSON equality. The
+   second check can only find what the first missed when two ``_id``s of different types
+   compare equal, which needs a number inside the ``_id`` (``1`` and ``1.0``); mongoeco runs
+   that scan for such ids by itself. For ObjectId and string ``_id``s it is skipped.
+2. Before a find with a filter or a sort, the planner asks whether a field of the collection
+   holds arrays, BSON numbers of other widths or odd types. Each question is one SQL query
+   over the whole collection, cached until the next write to it; so under a steady load every
+   query pays them again. The same questions are asked here through expressions that SQLite
+   indexes (``FEATURE_FIELDS``), so each is an index lookup.
+3. Whether a sort needs Python is asked for the whole collection instead of the documents the
+   filter matches: the filter's SQL there is not one the indexes serve, the whole-collection
+   question is (2), and a "yes" for a document outside the filter only chooses the slower,
+   equally correct sort.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.engines.sqlite_query import json_path_for_field
+
+if TYPE_CHECKING:
+    from mongoeco.core.query_plan import QueryNode
+
+# The version whose private methods these overrides were written against; the tests check
+# that the methods still exist with these names and that SQLite uses the indexes.
+CHECKED_VERSION = (4, 11)
+MARKER = '."$mongoeco".type'
+# Type tags that mongoeco's SQL sort does not order (and '': an untagged embedded document).
+ODD_TAGS = ("", "int64", "decimal", "decimal128", "decimal128_public")
+
+# Whether any document of a collection matches a condition; the condition holds JSON paths as
+# escaped SQL literals (as mongoeco writes its own), and every value is a bound parameter.
+NAMESPACE = "SELECT 1 FROM documents WHERE db_name = ? AND coll_name = ? AND "
+
+# Fields that Vitae filters or sorts on: the feature questions about them use an index.
+FEATURE_FIELDS = (
+    "_id",
+    "userId",
+    "resumeId",
+    "exportId",
+    "status",
+    "createdAt",
+    "updatedAt",
+    "completedAt",
+)
+
+
+def _literal(field: str, suffix: str = "") -> str:
+    """A JSON path as an SQL string literal (SQLite matches an indexed expression only when
+    the path is written in the query, not bound as a parameter).
+    """
+    return "'" + (json_path_for_field(field) + suffix).replace("'", "''") + "'"
+
+
+def feature_indexes() -> list[str]:
+    """``CREATE INDEX`` statements for the feature questions of ``FEATURE_FIELDS``: one on the
+    JSON type and the BSON type tag together, one on the tag alone.
+    """
+    statements: list[str] = []
+    for field in FEATURE_FIELDS:
+        name = field.lstrip("_")
+        json_type = f"json_type(document, {_literal(field)})"
+        tag = f"COALESCE(json_extract(document, {_literal(field, MARKER)}), '')"
+        both = f"(db_name, coll_name, {json_type}, {tag})"
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS vitae_types_{name} ON documents {both}",
+            f"CREATE INDEX IF NOT EXISTS vitae_tag_{name} ON documents (db_name, coll_name, {tag})",
+        ]
+    return statements
+
+
+def _identity_keyed(value: object) -> bool:
+    """Whether equal ``_id``s of this kind always have equal storage keys."""
+    return isinstance(value, (ObjectId, str))
+
+
+class VitaeSQLiteEngine(SQLiteEngine):
+    """mongoeco's SQLite engine without full scans on inserts and query planning."""
+
+    def _connect_sync(self) -> None:
+        super()._connect_sync()
+        conn = self._require_connection()
+        for statement in feature_indexes():
+            conn.execute(statement)
+        conn.commit()
+
+    def _validate_document_against_unique_indexes(
+        self,
+        db_name: str,
+        coll_name: str,
+        document: dict[str, Any],
+        *,
+        exclude_storage_key: str | None = None,
+        skip_id_check: bool = False,
+        scan_payload_id: bool = False,
+    ) -> None:
+        if scan_payload_id and _identity_keyed(document.get("_id")):
+            scan_payload_id = False
+        super()._validate_document_against_unique_indexes(
+            db_name,
+            coll_name,
+            document,
+            exclude_storage_key=exclude_storage_key,
+            skip_id_check=skip_id_check,
+            scan_payload_id=scan_payload_id,
+        )
+
+    def _field_contains_tagged_value_type_in_collection(
+        self, db_name: str, coll_name: str, field: str, value_type: str
+    ) -> bool:
+        key = (db_name, coll_name, f"tagged_type:{field}:{value_type}")
+        cache: dict[tuple[str, str, str], Any] = self._collection_features_cache
+        if key not in cache:
+            tag = f"COALESCE(json_extract(document, {_literal(field, MARKER)}), '')"
+            sql = f"{NAMESPACE}{tag} = ? LIMIT 1"
+            row = self._require_connection().execute(sql, (db_name, coll_name, value_type))
+            row = row.fetchone()
+            cache[key] = row is not None
+        return bool(cache[key])
+
+    def _sort_requires_python(
+        self, db_name: str, coll_name: str, plan: QueryNode, sort: list[tuple[str, Any]] | None
+    ) -> bool:
+        # mongoeco's own check (``sort_requires_python``), asked of the whole collection.
+        if not sort:
+            return False
+        if self._plan_has_array_traversing_paths(db_name, coll_name, plan):
+            return True
+        return any(self._sort_field_is_irregular(db_name, coll_name, field) for field, _ in sort)
+
+    def _sort_field_is_irregular(self, db_name: str, coll_name: str, field: str) -> bool:
+        """Whether SQL cannot sort on ``field``: some document holds an array there, an
+        untagged embedded document, a number of another width, bytes or ``undefined``.
+        """
+        if (
+            self._field_traverses_array_in_collection(db_name, coll_name, field)
+            or self._field_contains_tagged_bytes_in_collection(db_name, coll_name, field)
+            or self._field_contains_tagged_undefined_in_collection(db_name, coll_name, field)
+        ):
+            return True
+        json_type = f"json_type(document, {_literal(field)})"
+        tag = f"COALESCE(json_extract(document, {_literal(field, MARKER)}), '')"
+        conn = self._require_connection()
+        array = conn.execute(f"{NAMESPACE}{json_type} = 'array' LIMIT 1", (db_name, coll_name))
+        if array.fetchone() is not None:
+            return True
+        odd = conn.execute(
+            f"{NAMESPACE}{json_type} = 'object' AND {tag} IN ({', '.join('?' * len(ODD_TAGS))}) "
+            "LIMIT 1",
+            (db_name, coll_name, *ODD_TAGS),
+        )
+        return odd.fetchone() is not None
+
+
+def sqlite_engine(path: str) -> SQLiteEngine:
+    """The engine ``vitae.embedded`` serves: a SQLite file at ``path``."""
+    return VitaeSQLiteEngine(path)
