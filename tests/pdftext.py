@@ -1,16 +1,31 @@
-"""What text extractors read from a PDF: poppler's `pdftotext` (plain and with word boxes)
-and pypdf, for checks on the documents the templates make.
+"""The documents the templates make, and what text extractors read from them: each
+(template, résumé, options) document is compiled once per test session and shared by every
+test that reads it; poppler's `pdftotext` (plain and with word boxes) and pypdf read them.
 
 Needs poppler-utils (`pdftotext`); CI installs it.
 """
 
+import functools
 import html
 import io
+import json
 import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pypdf
+
+from vitae.rendering import RenderOptions, default_templates_dir, render_pdf, render_png
+
+TESTS = Path(__file__).resolve().parent
+SAMPLES = {
+    "jsonresume-sample": TESTS.parent / "examples" / "jsonresume-sample.json",
+    **{path.stem: path for path in sorted((TESTS / "documents" / "samples").glob("*.json"))},
+}
+TEMPLATES = ["academic", "classic", "compact", "sidebar"]
+TEMPLATES_DIR = default_templates_dir()
 
 _WORD = re.compile(
     r'<word xMin="([-\d.]+)" yMin="([-\d.]+)" xMax="([-\d.]+)" yMax="([-\d.]+)">(.*?)</word>'
@@ -47,29 +62,32 @@ def _pdftotext(pdf: bytes, *args: str) -> str:
     return done.stdout.decode()
 
 
+@functools.cache
 def poppler_text(pdf: bytes) -> str:
     """The text `pdftotext` extracts, pages separated by form feeds."""
     return _pdftotext(pdf, "-enc", "UTF-8")
 
 
+@functools.cache
 def pypdf_text(pdf: bytes) -> str:
     """The text pypdf extracts, pages separated by form feeds."""
     return "\f".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
-def word_boxes(pdf: bytes) -> list[list[Word]]:
+@functools.cache
+def word_boxes(pdf: bytes) -> tuple[tuple[Word, ...], ...]:
     """Every word of every page with its box (`pdftotext -bbox`)."""
     pages = _pdftotext(pdf, "-bbox", "-enc", "UTF-8").split("<page ")[1:]
-    return [
-        [
+    return tuple(
+        tuple(
             Word(float(a), float(b), float(c), float(d), html.unescape(text))
             for a, b, c, d, text in _WORD.findall(page)
-        ]
+        )
         for page in pages
-    ]
+    )
 
 
-def overlapping_words(page: list[Word]) -> list[tuple[Word, Word]]:
+def overlapping_words(page: tuple[Word, ...]) -> list[tuple[Word, Word]]:
     """The pairs of words of a page that are printed over each other."""
     found: list[tuple[Word, Word]] = []
     ordered = sorted(page, key=lambda w: w.y0)
@@ -83,3 +101,61 @@ def overlapping_words(page: list[Word]) -> list[tuple[Word, Word]]:
             if width > _OVERLAP_WIDTH and height > _OVERLAP_SHARE * smaller:
                 found.append((a, b))
     return found
+
+
+# -- documents, compiled once per session --------------------------------------------------------
+# Typst's output is deterministic (tests/documents/test_references.py checks it), so a test
+# that reads a document may read the one another test compiled. Tests of the compile itself
+# (its warnings, its time, its determinism) call `render_pdf` directly.
+
+
+def load(sample: str) -> dict[str, Any]:
+    """A sample résumé of the corpus by name (a fresh copy: tests may change it)."""
+    return json.loads(SAMPLES[sample].read_text(encoding="utf-8"))
+
+
+def document(
+    resume: dict[str, Any],
+    template: str,
+    *,
+    watermark: bool = False,
+    paper_size: str = "a4",
+    **options: Any,
+) -> bytes:
+    """The PDF of `resume` with `template` and `options`, compiled once per session."""
+    return _pdf(_key(resume), template, watermark, paper_size, _key(options))
+
+
+def pages_png(
+    resume: dict[str, Any], template: str, *, ppi: float, watermark: bool = False
+) -> tuple[bytes, ...]:
+    """The pages of `resume` as PNG images at `ppi`, compiled once per session."""
+    return _png(_key(resume), template, ppi, watermark)
+
+
+def _key(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _options(template: str, watermark: bool, paper_size: str, options: str) -> RenderOptions:  # noqa: FBT001
+    return RenderOptions(
+        template,
+        paper_size=paper_size,  # pyright: ignore[reportArgumentType]  (checked by the renderer)
+        watermark=watermark,
+        options=json.loads(options),
+    )
+
+
+@functools.cache
+def _pdf(resume: str, template: str, watermark: bool, paper_size: str, options: str) -> bytes:  # noqa: FBT001
+    return render_pdf(
+        json.loads(resume),
+        _options(template, watermark, paper_size, options),
+        templates_dir=TEMPLATES_DIR,
+    )
+
+
+@functools.cache
+def _png(resume: str, template: str, ppi: float, watermark: bool) -> tuple[bytes, ...]:  # noqa: FBT001
+    options = RenderOptions(template, watermark=watermark)
+    return tuple(render_png(json.loads(resume), options, templates_dir=TEMPLATES_DIR, ppi=ppi))

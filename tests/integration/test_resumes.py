@@ -97,7 +97,7 @@ async def test_malformed_resume_id(client: httpx.AsyncClient, make_user: MakeUse
 
 
 REAL_RESUMES = [
-    ROOT / "tests" / "unit" / "rendering" / "samples" / "long.json",
+    ROOT / "tests" / "documents" / "samples" / "long.json",
     ROOT / "examples" / "jsonresume-sample.json",
 ]
 

@@ -1,3 +1,6 @@
+"""Rendering's contract without the templates' looks: the catalog, refusals, errors and the
+Renderer. Each template's documents are read in tests/documents."""
+
 import asyncio
 import io
 import json
@@ -7,7 +10,6 @@ from typing import Any, cast
 import pypdf
 import pytest
 
-from pdftext import poppler_text
 from vitae.rendering import (
     PaperSize,
     Renderer,
@@ -17,21 +19,11 @@ from vitae.rendering import (
     default_templates_dir,
     list_templates,
     render_pdf,
-    render_png,
 )
 from vitae.rendering.settings import RenderSettings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "jsonresume-sample.json"
-SAMPLES = Path(__file__).resolve().parent / "samples"
 TEMPLATES = ["academic", "classic", "compact", "sidebar"]
-WATERMARK = "Created with Vitae"
-# The sample has no certificates; one is added so that every section of the schema is shown.
-CERTIFICATE = {
-    "name": "Certified Compression Engineer",
-    "date": "2015-05-01",
-    "issuer": "Hooli University",
-    "url": "https://hooli.example.com/certificates/compression",
-}
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +33,7 @@ def templates_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def sample() -> dict[str, Any]:
-    resume = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    resume.setdefault("certificates", [CERTIFICATE])
-    return resume
+    return json.loads(SAMPLE.read_text(encoding="utf-8"))
 
 
 def pages_text(pdf: bytes) -> list[str]:
@@ -70,279 +60,6 @@ def test_list_templates_returns_every_template(templates_dir: Path) -> None:
         assert info.title
         assert info.description
         assert info.paper_sizes == ("a4", "letter")
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_sample_shows_every_section(
-    template: str, templates_dir: Path, sample: dict[str, Any]
-) -> None:
-    pdf = render(sample, templates_dir, template)
-
-    assert pdf.startswith(b"%PDF-")
-    text = text_of(pdf)
-    expected = [
-        # basics
-        "Richard Hendriks",
-        "Programmer",
-        "richard.hendriks@mail.com",
-        "(912) 555-4321",
-        "richardhendricks.example.com",
-        "Richard hails from Tulsa",
-        "San Francisco",
-        "neutralthoughts",
-        "SoundCloud",
-        # work
-        "CEO/President",
-        "Pied Piper",
-        "Palo Alto, CA",
-        "Awesome compression company",
-        "Dec 2013 \N{EN DASH} Dec 2014",
-        "Successfully won Techcrunch Disrupt",
-        # volunteer
-        "CoderDojo",
-        "Teacher of the Month",
-        # education
-        "University of Oklahoma",
-        "Information Technology",
-        "Bachelor",
-        "4.0",
-        "DB1101 - Basic SQL",
-        # awards
-        "Digital Compression Pioneer Award",
-        "Techcrunch",
-        "There is no spoon.",
-        # certificates
-        "Certified Compression Engineer",
-        "Hooli University",
-        # publications
-        "Video compression for 3d media",
-        "Innovative middle-out compression algorithm",
-        # skills
-        "Web Development",
-        "Master",
-        "Javascript",
-        "Mpeg",
-        # languages
-        "English",
-        "Native speaker",
-        # interests
-        "Wildlife",
-        "Unicorns",
-        # references
-        "Erlich Bachman",
-        "It is my pleasure to recommend Richard",
-        # projects
-        "Miss Direction",
-        "A mapping engine that misguides you",
-        "Team lead, Designer",
-        "Smoogle",
-        "application",
-        "Won award at AIHacks 2016",
-        "Chrome Extension",
-        "Aug 2016",
-    ]
-    # Case-insensitive: templates may set labels such as a profile's network in capitals.
-    missing = [value for value in expected if value.casefold() not in text.casefold()]
-    assert not missing
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_document_metadata(template: str, templates_dir: Path, sample: dict[str, Any]) -> None:
-    reader = pypdf.PdfReader(io.BytesIO(render(sample, templates_dir, template)))
-
-    assert reader.metadata is not None
-    assert reader.metadata.title == "Richard Hendriks — Résumé"
-    assert reader.metadata.author == "Richard Hendriks"
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-@pytest.mark.parametrize(("paper_size", "size"), [("a4", (595, 842)), ("letter", (612, 792))])
-def test_paper_size(
-    template: str,
-    paper_size: str,
-    size: tuple[int, int],
-    templates_dir: Path,
-    sample: dict[str, Any],
-) -> None:
-    reader = pypdf.PdfReader(
-        io.BytesIO(render(sample, templates_dir, template, paper_size=paper_size))
-    )
-
-    for page in reader.pages:
-        assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == size
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_on_every_page_only_when_requested(template: str, templates_dir: Path) -> None:
-    long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
-    marked = render_png(long, RenderOptions(template, watermark=True), templates_dir=templates_dir)
-    plain = render_png(long, RenderOptions(template, watermark=False), templates_dir=templates_dir)
-
-    assert len(marked) > 1  # the résumé runs over a page, so "every page" is tested
-    assert len(marked) == len(plain)
-    assert all(a != b for a, b in zip(marked, plain, strict=True))
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_watermark_is_not_text(template: str, templates_dir: Path) -> None:
-    long = json.loads((SAMPLES / "long.json").read_text(encoding="utf-8"))
-    marked = render(long, templates_dir, template, watermark=True)
-    plain = render(long, templates_dir, template, watermark=False)
-
-    assert pages_text(marked) == pages_text(plain)
-    assert poppler_text(marked) == poppler_text(plain)
-    assert WATERMARK not in poppler_text(marked)
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-@pytest.mark.parametrize(
-    "resume",
-    [
-        {},
-        {"basics": {"name": "A"}},
-        {"basics": {}, "work": [], "skills": [{}], "education": [{"courses": []}]},
-        # Wrong types are ignored rather than failing the export.
-        {"basics": [], "work": "x", "education": [1, None], "languages": [{"language": 5}]},
-    ],
-)
-def test_minimal_resume_renders(template: str, resume: dict[str, Any], templates_dir: Path) -> None:
-    pdf = render(resume, templates_dir, template)
-
-    assert len(pages_text(pdf)) == 1
-
-
-SCHEMA_FIELDS = {
-    "work": [
-        "name",
-        "location",
-        "description",
-        "position",
-        "url",
-        "startDate",
-        "endDate",
-        "summary",
-        "highlights",
-    ],
-    "volunteer": [
-        "organization",
-        "position",
-        "url",
-        "startDate",
-        "endDate",
-        "summary",
-        "highlights",
-    ],
-    "education": [
-        "institution",
-        "url",
-        "area",
-        "studyType",
-        "startDate",
-        "endDate",
-        "score",
-        "courses",
-    ],
-    "awards": ["title", "date", "awarder", "summary"],
-    "certificates": ["name", "date", "url", "issuer"],
-    "publications": ["name", "publisher", "releaseDate", "url", "summary"],
-    "skills": ["name", "level", "keywords"],
-    "languages": ["language", "fluency"],
-    "interests": ["name", "keywords"],
-    "references": ["name", "reference"],
-    "projects": [
-        "name",
-        "description",
-        "highlights",
-        "keywords",
-        "startDate",
-        "endDate",
-        "url",
-        "roles",
-        "entity",
-        "type",
-    ],
-}
-LIST_FIELDS = {"highlights", "courses", "keywords", "roles"}
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_entries_with_a_single_field_show_it(template: str, templates_dir: Path) -> None:
-    resume: dict[str, Any] = {}
-    expected: list[str] = []
-    for section, fields in SCHEMA_FIELDS.items():
-        resume[section] = []
-        for field in fields:
-            if field.endswith(("Date", "date")):
-                value: Any = "2001-02-03"
-                expected.append("Feb 2001")
-            elif field == "url":
-                value = f"https://example.com/{section}/{field}"
-                expected.append(f"example.com/{section}/{field}")
-            else:
-                value = f"{section}{field.capitalize()}"
-                expected.append(value)
-            resume[section].append({field: [value] if field in LIST_FIELDS else value})
-
-    text = text_of(render(resume, templates_dir, template)).casefold()
-
-    assert [value for value in expected if value.casefold() not in text] == []
-
-
-BASICS_ALONE = [
-    ({"name": "Basicname"}, "Basicname"),
-    ({"label": "Basiclabel"}, "Basiclabel"),
-    ({"email": "me@example.com"}, "me@example.com"),
-    ({"phone": "+1 555 0100"}, "+1 555 0100"),
-    ({"url": "https://me.example.com/"}, "me.example.com"),
-    ({"summary": "Basicsummary"}, "Basicsummary"),
-    ({"location": {"address": "Basicaddress"}}, "Basicaddress"),
-    ({"location": {"postalCode": "Basicpostcode"}}, "Basicpostcode"),
-    ({"location": {"city": "Basiccity"}}, "Basiccity"),
-    ({"location": {"countryCode": "Basiccountry"}}, "Basiccountry"),
-    ({"location": {"region": "Basicregion"}}, "Basicregion"),
-    ({"profiles": [{"network": "Basicnetwork"}]}, "Basicnetwork"),
-    ({"profiles": [{"username": "Basicusername"}]}, "Basicusername"),
-    ({"profiles": [{"url": "https://profile.example.com/me"}]}, "profile.example.com/me"),
-]
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-@pytest.mark.parametrize(("basics", "shown"), BASICS_ALONE)
-def test_basics_with_a_single_field_show_it(
-    template: str, basics: dict[str, Any], shown: str, templates_dir: Path
-) -> None:
-    text = text_of(render({"basics": basics}, templates_dir, template))
-
-    assert shown.casefold() in text.casefold()
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_hostile_text_is_printed_literally(template: str, templates_dir: Path) -> None:
-    tokens = ['#read("/etc/passwd")', "$x$", "*b*", "<l>", "@ref", "\\", "]", '#panic("no")']
-    hostile = " ".join(tokens)
-    resume = {
-        "basics": {"name": hostile, "label": hostile, "summary": hostile},
-        "work": [{"name": hostile, "position": hostile, "highlights": [hostile]}],
-        "skills": [{"name": hostile, "keywords": [hostile]}],
-        "references": [{"name": "R", "reference": hostile}],
-    }
-
-    text = text_of(render(resume, templates_dir, template))
-
-    assert hostile in text
-    assert "root:" not in text
-    for token in tokens:
-        assert token in text
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_long_words_keep_their_text(template: str, templates_dir: Path) -> None:
-    word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 2
-    text = pages_text(render({"basics": {"summary": word}}, templates_dir, template))[0]
-
-    # Wrapping inserts no characters: the word only gains the line break(s).
-    assert word in text.replace(" ", "")
-    assert "\u200b" not in text
 
 
 @pytest.mark.parametrize("name", ["nope", "../templates", "/etc", "", "fonts", "lib", "classic/"])
@@ -378,20 +95,6 @@ def test_typst_error_becomes_one_line_render_error(tmp_path: Path) -> None:
 
     assert "boom" in caught.value.message
     assert "\n" not in caught.value.message
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_cached_compiler_uses_the_new_inputs(template: str, templates_dir: Path) -> None:
-    first = render({"basics": {"name": "Alice Example"}}, templates_dir, template)
-    second = render(
-        {"basics": {"name": "Bob Example"}}, templates_dir, template, paper_size="letter"
-    )
-
-    assert "Alice Example" in text_of(first)
-    assert "Bob Example" in text_of(second)
-    assert "Alice Example" not in text_of(second)
-    reader = pypdf.PdfReader(io.BytesIO(second))
-    assert round(float(reader.pages[0].mediabox.width)) == 612
 
 
 def test_default_templates_dir_can_be_overridden(

@@ -1,16 +1,13 @@
-"""Template options: declared in template.json, checked by validate_options, used by Typst."""
-
-# ruff: noqa: RUF001  (typographic dashes and apostrophes are what the templates print)
+"""Template options: declared in template.json, checked by validate_options (what each
+template's documents make of them is in tests/documents/test_options.py)."""
 
 import dataclasses
-import io
 import json
 import pickle
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pypdf
 import pytest
 
 from vitae.rendering import (
@@ -26,7 +23,6 @@ from vitae.rendering import (
     validate_paper_size,
 )
 
-TEMPLATES = ["academic", "classic", "compact", "sidebar"]
 SECTIONS = {
     "summary", "work", "volunteer", "education", "awards", "certificates", "publications",
     "skills", "languages", "interests", "references", "projects",
@@ -42,11 +38,6 @@ def sample() -> dict[str, Any]:
 
 def info(name: str = "classic") -> TemplateInfo:
     return find_template(TEMPLATES_DIR, name)
-
-
-def text_of(pdf: bytes) -> str:
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
 def render(resume: dict[str, Any], template: str = "classic", **options: Any) -> bytes:
@@ -182,66 +173,3 @@ def test_paper_size_is_checked_on_its_own():
 def test_render_refuses_invalid_options(sample: dict[str, Any]):
     with pytest.raises(InvalidOptionError, match="fontFamily"):
         render(sample, fontFamily="Wingdings")
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_section_order_is_followed(template: str, sample: dict[str, Any]):
-    default = text_of(render(sample, template))
-    reordered = text_of(render(sample, template, sectionOrder=["references", "education"]))
-
-    def position(text: str, value: str) -> int:
-        return text.index(value)
-
-    assert position(default, "Pied Piper") < position(default, "DB1101")
-    assert position(reordered, "Erlich Bachman") < position(reordered, "DB1101")
-    assert position(reordered, "DB1101") < position(reordered, "Pied Piper")
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_language_sets_headings_dates_and_present(template: str, sample: dict[str, Any]):
-    resume = {**sample, "work": [{**sample["work"][0], "endDate": None}]}
-
-    german = text_of(render(resume, template, language="de"))
-    english_headings = text_of(render(resume, template, language="en", dateLanguage="fr"))
-    custom = text_of(render(resume, template, presentLabel="bis jetzt"))
-
-    assert "Berufserfahrung".casefold() in german.casefold()
-    assert "Dez. 2013 – heute" in german
-    assert "Experience".casefold() in english_headings.casefold()
-    assert "déc. 2013 – aujourd’hui" in english_headings
-    assert "Dec 2013 – bis jetzt" in custom
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_every_declared_language_renders(template: str):
-    declared = find_template(TEMPLATES_DIR, template).option("language")
-    assert declared is not None
-    resume = {"work": [{"name": "W", "startDate": "2013-12-01"}]}
-    for language in declared.values:
-        # An undeclared or untranslated language would stop the compile with an error.
-        assert render(resume, template, language=language).startswith(b"%PDF-")
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_font_family_is_embedded(template: str, sample: dict[str, Any]):
-    for family, font_name in [("Noto Serif", b"NotoSerif"), ("Inter", b"Inter")]:
-        assert font_name in render(sample, template, fontFamily=family)
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_accent_color_is_used(template: str, sample: dict[str, Any]):
-    # The colour appears in the content stream as RGB fractions (0.8 0.2 0.4 for #cc3366).
-    pdf = render(sample, template, accentColor="#cc3366")
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
-    stream = reader.pages[0].get_contents()
-    assert stream is not None
-    assert b"0.8 0.2 0.4" in stream.get_data()
-
-
-@pytest.mark.parametrize("template", TEMPLATES)
-def test_pdf_a_2b(template: str, sample: dict[str, Any]):
-    pdf = render(sample, template, pdfStandard="a-2b")
-
-    assert b"<pdfaid:part>2</pdfaid:part>" in pdf
-    assert b"<pdfaid:conformance>B</pdfaid:conformance>" in pdf
-    assert b"pdfaid" not in render(sample, template)

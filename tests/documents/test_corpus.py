@@ -8,35 +8,30 @@ the structure (headings, outline, language) and time that grows linearly with a 
 
 import base64
 import io
-import json
 import re
 import struct
 import time
 import zlib
-from pathlib import Path
 from typing import Any, cast
 
 import pypdf
 import pytest
 
-from pdftext import overlapping_words, poppler_text, pypdf_text, word_boxes
-from vitae.rendering import (
-    RenderError,
-    RenderOptions,
-    default_templates_dir,
-    find_template,
-    render_pdf,
+from pdftext import (
+    SAMPLES,
+    TEMPLATES,
+    TEMPLATES_DIR,
+    document,
+    load,
+    overlapping_words,
+    poppler_text,
+    pypdf_text,
+    word_boxes,
 )
+from vitae.rendering import RenderError, RenderOptions, find_template, render_pdf
 from vitae.rendering.photo import MAX_PHOTO_BYTES
 
-HERE = Path(__file__).resolve().parent
-SAMPLES = {
-    "jsonresume-sample": HERE.parents[2] / "examples" / "jsonresume-sample.json",
-    **{path.stem: path for path in sorted((HERE / "samples").glob("*.json"))},
-}
-TEMPLATES = ["academic", "classic", "compact", "sidebar"]
 PHOTO_TEMPLATES = ["compact", "sidebar"]
-TEMPLATES_DIR = default_templates_dir()
 WATERMARK_WORDS = ["Created with", "free plan"]
 HEADINGS = {
     "summary": "Summary", "work": "Experience", "volunteer": "Volunteering",
@@ -48,20 +43,6 @@ SIDEBAR_SECTIONS = {"skills", "languages", "interests"}
 # Extractors put right-to-left words and Devanagari clusters in their own order, so the
 # name-first check reads the other scripts only.
 NAME_ORDER_SKIPPED = {"ar", "he", "hi"}
-
-
-def load(sample: str) -> dict[str, Any]:
-    return json.loads(SAMPLES[sample].read_text(encoding="utf-8"))
-
-
-def render(
-    resume: dict[str, Any], template: str, *, watermark: bool = False, **options: Any
-) -> bytes:
-    return render_pdf(
-        resume,
-        RenderOptions(template, watermark=watermark, options=options),
-        templates_dir=TEMPLATES_DIR,
-    )
 
 
 def squeezed(text: str) -> str:
@@ -89,7 +70,7 @@ def outline(pdf: bytes) -> list[str]:
 def test_corpus_document_reads_right(template: str, sample: str) -> None:
     resume = load(sample)
     basics = resume.get("basics", {})
-    pdf = render(resume, template, watermark=True, pdfStandard="ua-1")
+    pdf = document(resume, template, watermark=True, pdfStandard="ua-1")
     poppler = poppler_text(pdf)
     extracted = pypdf_text(pdf)
 
@@ -120,7 +101,7 @@ def test_corpus_document_reads_right(template: str, sample: str) -> None:
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_sections_are_headings_in_the_outline(template: str) -> None:
     resume = load("jsonresume-sample")
-    pdf = render(resume, template)
+    pdf = document(resume, template)
     order = find_template(TEMPLATES_DIR, template).option("sectionOrder")
     assert order is not None
     assert isinstance(order.default, tuple)
@@ -138,14 +119,14 @@ def test_sections_are_headings_in_the_outline(template: str) -> None:
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_language_of_the_document(template: str) -> None:
-    pdf = render(load("ja"), template)
+    pdf = document(load("ja"), template)
     assert catalog(pdf)["/Lang"] == "ja"
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_continuation_pages_carry_the_name(template: str) -> None:
     resume = load("long")
-    pages = pypdf_text(render(resume, template)).split("\f")
+    pages = pypdf_text(document(resume, template)).split("\f")
 
     assert len(pages) > 1
     for page in pages[1:]:
@@ -176,7 +157,7 @@ def test_long_end_cells_wrap_beside_the_title(template: str) -> None:
         ],
     }
     present = "still there, planning to stay for long"
-    pdf = render(resume, template, presentLabel=present)
+    pdf = document(resume, template, presentLabel=present)
 
     for page in word_boxes(pdf):
         assert overlapping_words(page) == []
@@ -188,8 +169,9 @@ def test_long_end_cells_wrap_beside_the_title(template: str) -> None:
 def test_a_long_word_costs_time_in_proportion(template: str) -> None:
     def seconds(kib: int) -> float:
         word = ("abcdefghij" * (kib * 103))[: kib * 1024]
+        resume = {"basics": {"name": "A", "summary": word, "label": word[:5000]}}
         start = time.process_time()
-        render({"basics": {"name": "A", "summary": word, "label": word[:5000]}}, template)
+        render_pdf(resume, RenderOptions(template), templates_dir=TEMPLATES_DIR)
         return time.process_time() - start
 
     half, full = seconds(50), seconds(100)
@@ -202,7 +184,7 @@ def test_a_long_word_costs_time_in_proportion(template: str) -> None:
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_academic_dates_and_words_stay_whole(template: str) -> None:
     word = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
-    text = poppler_text(render({"basics": {"name": "A", "summary": word}}, template))
+    text = poppler_text(document({"basics": {"name": "A", "summary": word}}, template))
 
     assert word in squeezed(text)
     assert "\u200b" not in text
@@ -210,7 +192,7 @@ def test_academic_dates_and_words_stay_whole(template: str) -> None:
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_cjk_dates_are_not_split(template: str) -> None:
-    text = poppler_text(render(load("zh"), template))
+    text = poppler_text(document(load("zh"), template))
     assert "2019年3月 – 至今" in text
     assert re.search(r"年\n", text) is None
 
@@ -220,21 +202,21 @@ def test_fit_pages_tightens_until_the_resume_fits(template: str) -> None:
     resume = load("jsonresume-sample")
     if template == "compact":  # a page already: make it longer
         resume["work"] = resume["work"] * 5
-    assert page_count(render(resume, template)) == 2
+    assert page_count(document(resume, template)) == 2
 
-    fitted = render(resume, template, fitPages=1)
+    fitted = document(resume, template, fitPages=1)
     assert page_count(fitted) == 1
     # Nothing is left out: the same sections, the same last words.
-    assert outline(fitted) == outline(render(resume, template))
+    assert outline(fitted) == outline(document(resume, template))
     assert squeezed("a valuable addition to any company") in squeezed(pypdf_text(fitted))
     # Where the résumé fits already, fitPages changes nothing.
-    assert render(resume, template, fitPages=2) == render(resume, template)
+    assert document(resume, template, fitPages=2) == document(resume, template)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_fit_pages_reports_a_resume_that_cannot_fit(template: str) -> None:
     with pytest.raises(RenderError, match="does not fit on 1 page"):
-        render(load("long"), template, fitPages=1)
+        document(load("long"), template, fitPages=1)
 
 
 def png(width: int, height: int) -> bytes:
@@ -272,8 +254,8 @@ PHOTO = "data:image/png;base64," + base64.b64encode(png(60, 40)).decode()
 
 @pytest.mark.parametrize("template", PHOTO_TEMPLATES)
 def test_photo_from_a_data_uri(template: str) -> None:
-    shown = render(with_image(PHOTO), template, pdfStandard="ua-1")
-    hidden = render(with_image(PHOTO), template, photo="hide")
+    shown = document(with_image(PHOTO), template, pdfStandard="ua-1")
+    hidden = document(with_image(PHOTO), template, photo="hide")
 
     assert images_in(shown) == 1
     assert images_in(hidden) == 0
@@ -293,4 +275,4 @@ def test_photo_from_a_data_uri(template: str) -> None:
 )
 def test_a_photo_that_cannot_be_used_is_left_out(image: str) -> None:
     for template in PHOTO_TEMPLATES:
-        assert images_in(render(with_image(image), template)) == 0
+        assert images_in(document(with_image(image), template)) == 0

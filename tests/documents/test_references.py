@@ -4,31 +4,24 @@ tolerance, so a changed layout fails while a different CPU's rounding does not).
 
 Regenerate the references after an intended change with
 
-    VITAE_UPDATE_REFERENCES=1 .venv/bin/pytest tests/unit/rendering -p no:cacheprovider
+    VITAE_UPDATE_REFERENCES=1 uv run pytest tests/documents/test_references.py -p no:cacheprovider
 
-and look at the images in `tests/unit/rendering/references/` before committing them.
+and look at the images in `tests/documents/references/` before committing them.
 """
 
 import io
-import json
 import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pypdf
 import pytest
 
-from vitae.rendering import RenderOptions, default_templates_dir, render_pdf, render_png
+from pdftext import SAMPLES, TEMPLATES, TEMPLATES_DIR, document, load, pages_png
+from vitae.rendering import RenderOptions, render_pdf
 
-HERE = Path(__file__).resolve().parent
-SAMPLES = {
-    "jsonresume-sample": HERE.parents[2] / "examples" / "jsonresume-sample.json",
-    **{path.stem: path for path in sorted((HERE / "samples").glob("*.json"))},
-}
-REFERENCES = HERE / "references"
-TEMPLATES = ["academic", "classic", "compact", "sidebar"]
+REFERENCES = Path(__file__).resolve().parent / "references"
 UPDATE = os.environ.get("VITAE_UPDATE_REFERENCES") == "1"
 # Low resolution keeps the references small (a page is about 165 by 234 pixels).
 PPI = 20.0
@@ -36,10 +29,6 @@ PPI = 20.0
 # such pixels (anti-aliasing on another machine) but not a moved line of text.
 PIXEL_TOLERANCE = 48
 CHANGED_SHARE = 0.002
-
-
-def load(sample: str) -> dict[str, Any]:
-    return json.loads(SAMPLES[sample].read_text(encoding="utf-8"))
 
 
 def pages_text(pdf: bytes) -> list[str]:
@@ -51,12 +40,8 @@ def pages_text(pdf: bytes) -> list[str]:
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_matches_reference(template: str, sample: str):
     resume = load(sample)
-    options = RenderOptions(template)
-    templates_dir = default_templates_dir()
-    text = "\f".join(pages_text(render_pdf(resume, options, templates_dir=templates_dir)))
-    images = [
-        gray(png) for png in render_png(resume, options, templates_dir=templates_dir, ppi=PPI)
-    ]
+    text = "\f".join(pages_text(document(resume, template)))
+    images = [gray(png) for png in pages_png(resume, template, ppi=PPI)]
     folder = REFERENCES / template
     text_file = folder / f"{sample}.txt"
     image_files = [folder / f"{sample}-{page}.png" for page in range(1, len(images) + 1)]
@@ -86,10 +71,9 @@ def test_matches_reference(template: str, sample: str):
 def test_output_is_deterministic(template: str):
     resume = load("long")
     options = RenderOptions(template, options={"pdfStandard": "a-2b"})
-    templates_dir = default_templates_dir()
 
-    first = render_pdf(resume, options, templates_dir=templates_dir)
-    second = render_pdf(resume, options, templates_dir=templates_dir)
+    first = render_pdf(resume, options, templates_dir=TEMPLATES_DIR)
+    second = render_pdf(resume, options, templates_dir=TEMPLATES_DIR)
 
     assert first == second
     assert b"D:20240501" in first  # meta.lastModified, never the clock

@@ -4,37 +4,16 @@ Typst does not warn about a missing glyph in a plain PDF, but PDF/A-2b refuses t
 ("could not be displayed with font"), so a PDF/A-2b compile is the check.
 """
 
-# ruff: noqa: RUF001  (résumé text in Cyrillic and other scripts is the point)
-
 import io
-import json
 import logging
-from pathlib import Path
-from typing import Any
 
 import pypdf
 import pytest
 
-from vitae.rendering import (
-    RenderOptions,
-    default_templates_dir,
-    find_template,
-    render_pdf,
-)
-from vitae.rendering.scripts import detect_direction, detect_language
+from pdftext import TEMPLATES, TEMPLATES_DIR, document, load
+from vitae.rendering import RenderOptions, find_template, render_pdf
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
 SCRIPTS = ["ar", "el", "he", "hi", "ja", "ko", "ru", "zh"]
-TEMPLATES = ["academic", "classic", "compact", "sidebar"]
-TEMPLATES_DIR = default_templates_dir()
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def render(resume: dict[str, Any], template: str, **options: Any) -> bytes:
-    return render_pdf(resume, RenderOptions(template, options=options), templates_dir=TEMPLATES_DIR)
 
 
 def text_of(pdf: bytes) -> str:
@@ -42,27 +21,13 @@ def text_of(pdf: bytes) -> str:
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_language_and_direction_are_detected(script: str):
-    resume = load(script)
-
-    assert detect_language(resume) == script
-    expected = "rtl" if script in {"ar", "he"} else "ltr"
-    assert detect_direction("en", detect_language(resume)) == expected
-
-
-def test_detection_ignores_a_few_foreign_letters():
-    resume = {"basics": {"name": "王小明 (Wang Xiaoming)", "summary": "Backend engineer " * 20}}
-    assert detect_language(resume) == "en"
-    assert detect_language({}) == "en"
-    assert detect_language({"basics": {"summary": "Я працюю інженером у Києві"}}) == "uk"
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_script_has_no_missing_glyph(template: str, script: str, caplog: pytest.LogCaptureFixture):
     resume = load(script)
+    options = RenderOptions(template, options={"pdfStandard": "a-2b"})
+    # Compiled here, not taken from the session's documents: the test reads its warnings.
     with caplog.at_level(logging.WARNING, logger="vitae.rendering"):
-        pdf = render(resume, template, pdfStandard="a-2b")
+        pdf = render_pdf(resume, options, templates_dir=TEMPLATES_DIR)
 
     assert caplog.records == []  # no Typst warning either
     text = text_of(pdf)
@@ -87,7 +52,9 @@ def test_every_font_family_covers_every_script(template: str):
     assert families is not None
     for family in families.values:
         for language in ["en", "ar", "zh"]:
-            pdf = render(MIXED, template, fontFamily=family, language=language, pdfStandard="a-2b")
+            pdf = document(
+                MIXED, template, fontFamily=family, language=language, pdfStandard="a-2b"
+            )
             assert pdf.startswith(b"%PDF-")
 
 
@@ -95,9 +62,9 @@ def test_every_font_family_covers_every_script(template: str):
 def test_right_to_left_is_automatic_and_can_be_overridden(template: str):
     resume = load("ar")
 
-    automatic = render(resume, template)
-    forced_rtl = render(resume, template, direction="rtl")
-    forced_ltr = render(resume, template, direction="ltr")
+    automatic = document(resume, template)
+    forced_rtl = document(resume, template, direction="rtl")
+    forced_ltr = document(resume, template, direction="ltr")
 
     assert automatic == forced_rtl
     assert automatic != forced_ltr
