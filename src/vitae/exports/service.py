@@ -180,8 +180,10 @@ class ExportService:
             # Accepted: from here on nothing fails the request (the relay and the streams'
             # re-reads make up for what Redis misses).
             EXPORTS_REQUESTED.labels(watermarked=str(export.watermarked).lower()).inc()
-            await self.hand_over(export)
+            # Announced before its job exists, so that no follower sees the worker's first
+            # event before ``pending``.
             await self.events.publish(export)
+            await self.hand_over(export)
         return export
 
     async def _record(
