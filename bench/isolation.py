@@ -28,12 +28,12 @@ from pathlib import Path
 
 from vitae.rendering import Renderer, RenderOptions, default_templates_dir
 from vitae.rendering.pdf import encode_resume, render_encoded
-from vitae.settings import RenderSettings
+from vitae.rendering.settings import RenderSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESUMES = {
     "one page": ROOT / "examples" / "jsonresume-sample.json",
-    "five pages": ROOT / "tests" / "unit" / "rendering" / "samples" / "long.json",
+    "five pages": ROOT / "tests" / "documents" / "samples" / "long.json",
 }
 # A one-line template: its compile takes well under a millisecond, so what is left is the
 # cost of the hand-over itself.
