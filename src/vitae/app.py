@@ -50,12 +50,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vitae")
 # Paths are grouped by route template, so the label set stays bounded (no ids).
+# Errors of an unreachable Redis or store: answered 503 with ``Retry-After``.
+BACKEND_DOWN = (RedisError, ConnectionFailure)
 metrics = PrometheusConfig(app_name="vitae", prefix="vitae_http", group_path=True)
 
 
 async def log_exception(error: Exception, scope: Scope) -> None:
-    """An unexpected error is logged with its traceback; the client gets a plain 500."""
-    if not isinstance(error, (VitaeError, HTTPException, *BODY_ERRORS)):
+    """An unexpected error is logged with its traceback; the client gets a plain 500. A
+    backend that does not answer (answered 503) is one warning line: its traceback says
+    nothing an operator can act on, and an outage would flood the log with them.
+    """
+    if isinstance(error, BACKEND_DOWN):
+        log.warning("%s on %s: %s", type(error).__name__, scope.get("path"), error)
+    elif not isinstance(error, (VitaeError, HTTPException, *BODY_ERRORS)):
         log.error("unhandled error on %s", scope.get("path"), exc_info=error)
 
 
@@ -118,8 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VitaeError: vitae_error_handler,
             HTTPException: http_error_handler,
             **dict.fromkeys(BODY_ERRORS, body_error_handler),
-            RedisError: backend_down_handler,
-            ConnectionFailure: backend_down_handler,
+            **dict.fromkeys(BACKEND_DOWN, backend_down_handler),
         },
         openapi_config=openapi_config(version=__version__),
         # Logging is configured once per process by the CLI (`vitae.logs`), not by the app.

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from vitae.app import log_exception
 from vitae.logs import SaqPerJobLines, configure_logging, log_level, request_level
+
+if TYPE_CHECKING:
+    from litestar.types import Scope
 
 
 def test_successful_requests_are_debug_refused_info_errors_warning() -> None:
@@ -46,3 +53,19 @@ def test_log_level_names() -> None:
     assert log_level("debug") == logging.DEBUG
     with pytest.raises(ValueError, match="unknown log level"):
         log_level("loud")
+
+
+async def test_an_unreachable_backend_is_one_warning_and_a_bug_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scope = cast("Scope", {"path": "/api/exports"})
+    with caplog.at_level(logging.WARNING, logger="vitae"):
+        await log_exception(ServerSelectionTimeoutError("no primary"), scope)
+        await log_exception(RedisConnectionError("refused"), scope)
+        await log_exception(KeyError("bug"), scope)
+    down, refused, bug = caplog.records
+    assert (down.levelno, down.exc_info) == (logging.WARNING, None)
+    assert "ServerSelectionTimeoutError on /api/exports: no primary" in down.getMessage()
+    assert (refused.levelno, refused.exc_info) == (logging.WARNING, None)
+    assert bug.levelno == logging.ERROR
+    assert bug.exc_info is not None
