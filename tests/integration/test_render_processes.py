@@ -50,6 +50,19 @@ async def started(renderer: Renderer, count: int) -> Renderer:
 type MakeRenderer = Callable[..., Awaitable[Renderer]]
 
 
+async def replaced_one(renderer: Renderer, before: set[int]) -> None:
+    """Exactly one of the ``before`` processes was killed; it is gone and has a successor."""
+    killed = before - set(renderer.pids())
+    assert len(killed) == 1
+    await wait_until(
+        lambda: not any(alive(pid) for pid in killed),
+        "the killed process is gone",
+        timeout=2,
+        interval=0.005,
+    )
+    await started(renderer, 2)
+
+
 @pytest.fixture
 async def make_renderer(probe_dir: Path) -> AsyncIterator[MakeRenderer]:
     renderers: list[Renderer] = []
@@ -102,15 +115,7 @@ async def test_a_compile_past_its_time_is_killed_and_its_process_replaced(
     assert isinstance(error, RenderTimeoutError)
     assert error.message == "it took longer than the 1 s limit"
     assert seconds < 1.0 + SLACK
-    killed = before - set(renderer.pids())
-    assert len(killed) == 1
-    await wait_until(
-        lambda: not any(alive(pid) for pid in killed),
-        "the killed process is gone",
-        timeout=2,
-        interval=0.005,
-    )
-    await started(renderer, 2)
+    await replaced_one(renderer, before)
     assert len(set(renderer.pids()) - before) == 1
     assert (await renderer.render({"name": "After"}, PROBE_OPTIONS)).startswith(b"%PDF-")
 
@@ -201,15 +206,7 @@ async def test_a_cancelled_render_ends_its_compile(make_renderer: MakeRenderer) 
 
     with pytest.raises(asyncio.CancelledError):
         await render
-    killed = before - set(renderer.pids())
-    assert len(killed) == 1
-    await wait_until(
-        lambda: not any(alive(pid) for pid in killed),
-        "the killed process is gone",
-        timeout=2,
-        interval=0.005,
-    )
-    await started(renderer, 2)
+    await replaced_one(renderer, before)
 
 
 async def test_one_owner_cannot_keep_every_process_from_another(
