@@ -33,6 +33,8 @@ from vitae.rendering.photo import MAX_PHOTO_BYTES
 
 PHOTO_TEMPLATES = ["compact", "sidebar"]
 WATERMARK_WORDS = ["Created with", "free plan"]
+# Joins contact details and an entry's details: a line neither starts nor ends with one.
+SEPARATORS = ("·", "|")
 HEADINGS = {
     "summary": "Summary", "work": "Experience", "volunteer": "Volunteering",
     "education": "Education", "projects": "Projects", "awards": "Awards",
@@ -94,7 +96,10 @@ def test_corpus_document_reads_right(template: str, sample: str) -> None:
         assert words not in poppler
         assert words not in extracted
     lines = [line.strip() for line in poppler.splitlines()]
-    assert not [line for line in lines if line.endswith(("·", "|"))], "a line ends with a separator"
+    assert not [line for line in lines if line.endswith(SEPARATORS)], "a line ends with a separator"
+    assert not [line for line in lines if line.startswith(SEPARATORS)], (
+        "a line starts with a separator"
+    )
     assert b"<pdfuaid:part>1</pdfuaid:part>" in pdf
 
 
