@@ -9,9 +9,7 @@ the structure (headings, outline, language) and time that grows linearly with a 
 import base64
 import io
 import re
-import struct
 import time
-import zlib
 from typing import Any, cast
 
 import pypdf
@@ -24,6 +22,7 @@ from pdftext import (
     document,
     load,
     overlapping_words,
+    png,
     poppler_text,
     pypdf_text,
     word_boxes,
@@ -222,26 +221,6 @@ def test_fit_pages_tightens_until_the_resume_fits(template: str) -> None:
 def test_fit_pages_reports_a_resume_that_cannot_fit(template: str) -> None:
     with pytest.raises(RenderError, match="does not fit on 1 page"):
         document(load("long"), template, fitPages=1)
-
-
-def png(width: int, height: int) -> bytes:
-    """A small RGB gradient as a PNG file."""
-    rows = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 4 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def with_image(image: str) -> dict[str, Any]:
