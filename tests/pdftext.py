@@ -10,7 +10,9 @@ import html
 import io
 import json
 import re
+import struct
 import subprocess
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +161,23 @@ def _pdf(resume: str, template: str, watermark: bool, paper_size: str, options: 
 def _png(resume: str, template: str, ppi: float, watermark: bool) -> tuple[bytes, ...]:  # noqa: FBT001
     options = RenderOptions(template, watermark=watermark)
     return tuple(render_png(json.loads(resume), options, templates_dir=TEMPLATES_DIR, ppi=ppi))
+
+
+def png(width: int, height: int) -> bytes:
+    """A small RGB gradient as a PNG file."""
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 4 % 256, 160))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

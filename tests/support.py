@@ -366,16 +366,24 @@ def running_receiver() -> Generator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     host, port = server.server_address[:2]
     receiver = Receiver(url=f"http://{host}:{port}/hooks")
     receiver.hold.set()
     state.append(receiver)
+    with serving(server, receiver.hold):
+        yield receiver
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer, release: threading.Event) -> Generator[None]:
+    """Serve in a thread; afterwards set ``release`` (so that no handler stays blocked on
+    it), then stop the server."""
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield
     finally:
-        receiver.hold.set()
+        release.set()
         server.shutdown()
         server.server_close()

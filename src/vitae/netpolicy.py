@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 from vitae.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from vitae.settings import WebhookSettings
+    from vitae.settings import PhotoSettings, WebhookSettings
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -75,9 +75,11 @@ class UrlPolicy:
     allowed: tuple[IPNetwork, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: WebhookSettings) -> UrlPolicy:
-        """Parse ``VITAE_WEBHOOK_ALLOW_NETWORKS`` (once per process: the wiring builds the
-        webhook service once); a malformed network stops the start-up.
+    def from_settings(
+        cls, settings: WebhookSettings | PhotoSettings, prefix: str = "VITAE_WEBHOOK"
+    ) -> UrlPolicy:
+        """Parse ``<prefix>_ALLOW_NETWORKS`` (the webhooks' or the photos' allowance); a
+        malformed network stops the start-up (the workers build each policy once at start).
         """
         networks: list[IPNetwork] = []
         for value in settings.allow_networks:
@@ -85,7 +87,7 @@ class UrlPolicy:
                 networks.append(ipaddress.ip_network(value, strict=False))
             except ValueError:
                 raise ConfigurationError(
-                    f"VITAE_WEBHOOK_ALLOW_NETWORKS: {value!r} is not an IP network"
+                    f"{prefix}_ALLOW_NETWORKS: {value!r} is not an IP network"
                 ) from None
         return cls(allow_http=settings.allow_http, allowed=tuple(networks))
 

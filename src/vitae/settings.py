@@ -144,6 +144,19 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoSettings:
+    """Fetching an ``https`` ``basics.image`` before a render: who may be called (the webhooks'
+    address policy, with allowances of its own) and what one fetch may cost.
+    """
+
+    allow_http: bool = False
+    allow_networks: tuple[str, ...] = ()
+    timeout: float = 5.0
+    # PEM certificates trusted instead of the certifi bundle (a private CA in development).
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaSettings:
     """What one user may hold at once, and how large a request may be (README: Limits)."""
 
@@ -175,6 +188,7 @@ class Settings:
     jobs: JobSettings
     render: RenderSettings
     webhooks: WebhookSettings
+    photos: PhotoSettings
     queue_name: str
     sse_heartbeat: float
     stream_token_ttl: int
@@ -278,6 +292,12 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             max_delay=read.float("WEBHOOK_MAX_DELAY", 3600.0),
             concurrency=read.int("WEBHOOK_CONCURRENCY", 20),
             per_host=read.int("WEBHOOK_PER_HOST", 4),
+        ),
+        photos=PhotoSettings(
+            allow_http=read.bool("PHOTO_ALLOW_HTTP", default=False),
+            allow_networks=read.list("PHOTO_ALLOW_NETWORKS"),
+            timeout=read.float("PHOTO_TIMEOUT", 5.0),
+            ca_file=Path(ca_file) if (ca_file := read.str("PHOTO_CA_FILE")) else None,
         ),
     )
 

@@ -94,6 +94,7 @@ def create_worker(settings: Settings) -> Worker[WorkerContext]:
     """
     settings.require("redis_url", "mongodb_url")
     queue = open_queue(settings)
+    UrlPolicy.from_settings(settings.photos, "VITAE_PHOTO")  # a malformed network stops the start
     resources = contextlib.AsyncExitStack()
 
     async def startup(ctx: WorkerContext) -> None:

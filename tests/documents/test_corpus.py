@@ -9,9 +9,7 @@ the structure (headings, outline, language) and time that grows linearly with a 
 import base64
 import io
 import re
-import struct
 import time
-import zlib
 from typing import Any, cast
 
 import pypdf
@@ -24,6 +22,7 @@ from pdftext import (
     document,
     load,
     overlapping_words,
+    png,
     poppler_text,
     pypdf_text,
     word_boxes,
@@ -33,6 +32,8 @@ from vitae.rendering.photo import MAX_PHOTO_BYTES
 
 PHOTO_TEMPLATES = ["compact", "sidebar"]
 WATERMARK_WORDS = ["Created with", "free plan"]
+# Joins contact details and an entry's details: a line neither starts nor ends with one.
+SEPARATORS = ("·", "|")
 HEADINGS = {
     "summary": "Summary", "work": "Experience", "volunteer": "Volunteering",
     "education": "Education", "projects": "Projects", "awards": "Awards",
@@ -94,7 +95,10 @@ def test_corpus_document_reads_right(template: str, sample: str) -> None:
         assert words not in poppler
         assert words not in extracted
     lines = [line.strip() for line in poppler.splitlines()]
-    assert not [line for line in lines if line.endswith(("·", "|"))], "a line ends with a separator"
+    assert not [line for line in lines if line.endswith(SEPARATORS)], "a line ends with a separator"
+    assert not [line for line in lines if line.startswith(SEPARATORS)], (
+        "a line starts with a separator"
+    )
     assert b"<pdfuaid:part>1</pdfuaid:part>" in pdf
 
 
@@ -217,26 +221,6 @@ def test_fit_pages_tightens_until_the_resume_fits(template: str) -> None:
 def test_fit_pages_reports_a_resume_that_cannot_fit(template: str) -> None:
     with pytest.raises(RenderError, match="does not fit on 1 page"):
         document(load("long"), template, fitPages=1)
-
-
-def png(width: int, height: int) -> bytes:
-    """A small RGB gradient as a PNG file."""
-    rows = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 4 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def with_image(image: str) -> dict[str, Any]:

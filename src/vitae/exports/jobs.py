@@ -18,6 +18,7 @@ from structlog.contextvars import bind_contextvars, unbind_contextvars
 from vitae.db import find_by_id
 from vitae.errors import VitaeError
 from vitae.exports.metrics import JOB_RETRIES, JOBS_IN_FLIGHT, RENDER_TIME, STORE_TIME
+from vitae.exports.photos import prepare_photo
 from vitae.queue import RENDER_EXPORT
 from vitae.rendering import RenderError, RenderOptions
 from vitae.resumes.models import Resume
@@ -175,6 +176,14 @@ async def _render_export(
         if resume is None:
             await service.fail(export.id, "the résumé was deleted before it could be rendered")
             return {"failed": "resume missing"}
+        # The content as a value: an https photo is fetched here, where there is network.
+        prepared = await prepare_photo(
+            resume.content,
+            export.template,
+            export.options,
+            deps.settings.templates_dir,
+            deps.settings.photos,
+        )
         options = RenderOptions(
             template=export.template,
             paper_size="letter" if export.paper_size == "letter" else "a4",
@@ -183,7 +192,7 @@ async def _render_export(
         )
         try:
             with RENDER_TIME.time():
-                pdf = await deps.renderer.render(resume.content, options, owner=userId)
+                pdf = await deps.renderer.render(prepared.content, options, owner=userId)
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
@@ -195,7 +204,7 @@ async def _render_export(
                 stored = await deps.storage.put(key, pdf, filename=export.file_name)
         except Exception as error:
             raise StageError(f"could not store the PDF: {error}") from error
-        if await service.complete(export.id, stored) is None:
+        if await service.complete(export.id, stored, prepared.warnings) is None:
             # Cancelled while rendering: no PDF may outlive its record's promise.
             await deps.storage.delete(key)
             return {"cancelled": True}

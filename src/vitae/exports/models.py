@@ -46,6 +46,8 @@ class Export(Model):
     file_size: int | None = Field(default=None, key_name="fileSize")
     storage_key: str | None = Field(default=None, key_name="storageKey")
     error: str | None = None
+    # What a completed export left out and why (a photo that could not be had), for the user.
+    warnings: list[str] = Field(default_factory=list)
     callback_url: str | None = Field(default=None, key_name="callbackUrl")
     # The outbox mark: ``None`` until the job is handed to the queue (or the relay finds the
     # export needs none any more); the relay reads the records where it is still ``None``.

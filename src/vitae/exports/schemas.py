@@ -92,6 +92,16 @@ class ExportRead(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=Tru
     file_name: str | None = None
     url_expires_in: int | None = None
     error: str | None = None
+    warnings: Annotated[
+        list[str],
+        msgspec.Meta(
+            description=(
+                "What the PDF leaves out and why, e.g. a photo that could not be fetched; "
+                "empty when nothing was left out"
+            ),
+            examples=[["basics.image: left out: the server answered HTTP 404"]],
+        ),
+    ]
     callback_url: str | None = None
     events_url: Annotated[
         str | None,

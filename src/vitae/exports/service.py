@@ -443,8 +443,12 @@ class ExportService:
             {"status": ExportStatus.PROCESSING, "attempts": attempt, "startedAt": utcnow()},
         )
 
-    async def complete(self, export_id: ObjectId, stored: StoredFile) -> Export | None:
-        """Processing → completed with the stored file; ``None`` if it was cancelled meanwhile."""
+    async def complete(
+        self, export_id: ObjectId, stored: StoredFile, warnings: Sequence[str] = ()
+    ) -> Export | None:
+        """Processing → completed with the stored file and what the PDF left out (``warnings``);
+        ``None`` if it was cancelled meanwhile.
+        """
         return await self._transition(
             export_id,
             (ExportStatus.PROCESSING,),
@@ -454,6 +458,7 @@ class ExportService:
                 "fileUrl": stored.location,
                 "fileSize": stored.size,
                 "error": None,
+                "warnings": list(warnings),
                 "completedAt": utcnow(),
             },
         )

@@ -58,6 +58,7 @@ async def to_read(export: Export, exports: ExportService) -> ExportRead:
         file_name=export.file_name if completed else None,
         url_expires_in=exports.settings.url_expiry if completed else None,
         error=export.error,
+        warnings=list(export.warnings),
         callback_url=export.callback_url,
         events_url=events_url(export, exports.settings) if active else None,
     )

@@ -133,7 +133,7 @@ def _compile(
         "watermark": "true" if options.watermark else "false",
         "options": json.dumps(_resolve_auto(values, resume)),
         "date": _document_date(resume, pdf_a=standard != "none") or "",
-        "photo": (photo_svg(resume) if show_photo else None) or "",
+        "photo": (photo_svg(resume).svg if show_photo else None) or "",
         "fit": "0",
     }
     pdf_standard = _PDF_STANDARDS[standard]
