@@ -38,6 +38,7 @@ from mongoeco.core.query_plan import (
     LessThanOrEqualCondition,
 )
 from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.types import ObjectId as EngineObjectId
 from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
 from mongoeco.engines.sqlite_query import json_path_for_field
 
@@ -79,9 +80,10 @@ RANGES: dict[type[QueryNode], str] = {
     LessThanCondition: "<",
     LessThanOrEqualCondition: "<=",
 }
-# The storage keys of ObjectId ``_id``s share this prefix and then order as the ids do (the
-# hexadecimal digits of the twelve bytes): a range of ids is a range of the primary key.
-_SMALLEST_ID = ObjectId(b"\x00" * 12)
+# The twelve bytes of the smallest ObjectId. The storage keys of ObjectId ``_id``s share a
+# prefix that names the id's class (mongoeco's own ObjectId inside the engine), then order as
+# the ids do: a range of ids of that class is a range of the primary key.
+_SMALLEST_ID_BYTES = b"\x00" * 12
 
 
 def _literal(field: str, suffix: str = "") -> str:
@@ -320,7 +322,11 @@ class VitaeSQLiteEngine(SQLiteEngine):
         )
         if semantics.limit is not None:
             sql += f" LIMIT {int(semantics.limit)}"
-        low, high = self._storage_key(_SMALLEST_ID), self._storage_key(value)
+        # Both ends as mongoeco's ObjectId, the class its stored keys name: bson's would name
+        # another class and open the range to keys of other types (an int ``_id`` sorts
+        # between the two names).
+        low = self._storage_key(EngineObjectId(_SMALLEST_ID_BYTES))
+        high = self._storage_key(EngineObjectId(value.binary))
         return sql, (db_name, coll_name, low, high)
 
 

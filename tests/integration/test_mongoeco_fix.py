@@ -154,10 +154,6 @@ def test_feature_questions_are_answered_from_our_indexes(
         conn.close()
 
 
-@pytest.mark.xfail(
-    reason="open: {_id: {$lt: ObjectId}} also returns a document whose _id is the int 7",
-    strict=True,
-)
 def test_indexed_reads_answer_as_the_filter_says(
     store: tuple[pymongo.MongoClient[dict[str, Any]], Path],
 ) -> None:
