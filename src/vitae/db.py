@@ -117,10 +117,12 @@ async def update_if(
     allowed: Sequence[str],
     changes: Mapping[str, Any],
     counter: str,
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Set ``changes`` and add one to ``counter`` in one atomic update, only if ``field`` is one
     of ``allowed``; the document as it is afterwards, or ``None`` if it is missing or was not
-    in an allowed state (then it is left untouched).
+    in an allowed state (then it is left untouched). ``defaults`` are set in the same update
+    where the document holds ``null`` or nothing, and kept where it holds a value.
 
     The guard lives in the update (a pipeline that replaces the document by itself unless the
     guard holds), not in the filter: the filter stays ``{_id}``, which every store answers by a
@@ -131,7 +133,13 @@ async def update_if(
     guard = {"$in": [f"${field}", list(allowed)]}
     new = {key: {"$literal": value} for key, value in changes.items()}
     new[counter] = {"$add": [f"${counter}", 1]}
+    for key, value in (defaults or {}).items():
+        new[key] = {"$ifNull": [f"${key}", {"$literal": value}]}
     before = await merge_if(collection, doc_id, guard, new)
     if before is None or before.get(field) not in allowed:
         return None
-    return {**before, **changes, counter: before[counter] + 1}
+    kept = {
+        key: value if before.get(key) is None else before[key]
+        for key, value in (defaults or {}).items()
+    }
+    return {**before, **changes, **kept, counter: before[counter] + 1}

@@ -17,6 +17,12 @@ whatever the collection holds.
    filter matches: the filter's SQL there is not one the indexes serve, the whole-collection
    question is (2), and a "yes" for a document outside the filter only chooses the slower,
    equally correct sort.
+4. ``find`` never took the scalar-index fast paths that ``explain`` reports: it compiled every
+   filter with the general planner, whose SQL scans the collection. Three shapes are served
+   here from an index, with mongoeco's own SQL where it has one, and answer what mongoeco's
+   planner answers (``_indexed_read``): equality on a field with a single-field index, a
+   one-sided range of dates on such a field, and a range of ObjectId ``_id``s (optionally
+   sorted by ``_id``) from the primary key.
 """
 
 from __future__ import annotations
@@ -24,11 +30,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from mongoeco.core.query_plan import (
+    EqualsCondition,
+    GreaterThanCondition,
+    GreaterThanOrEqualCondition,
+    LessThanCondition,
+    LessThanOrEqualCondition,
+)
 from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.types import ObjectId as EngineObjectId
+from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
 from mongoeco.engines.sqlite_query import json_path_for_field
 
 if TYPE_CHECKING:
+    from mongoeco._types.aliases import IndexKeySpec
     from mongoeco.core.query_plan import QueryNode
+    from mongoeco.engines.semantic_core import EngineFindSemantics
 
 # The version whose private methods these overrides were written against; the tests check
 # that the methods still exist with these names and that SQLite uses the indexes.
@@ -54,6 +71,19 @@ FEATURE_FIELDS = (
     "enqueuedAt",
     "idempotencyScope",
 )
+
+
+# The SQL operator of each one-sided range condition.
+RANGES: dict[type[QueryNode], str] = {
+    GreaterThanCondition: ">",
+    GreaterThanOrEqualCondition: ">=",
+    LessThanCondition: "<",
+    LessThanOrEqualCondition: "<=",
+}
+# The twelve bytes of the smallest ObjectId. The storage keys of ObjectId ``_id``s share a
+# prefix that names the id's class (mongoeco's own ObjectId inside the engine), then order as
+# the ids do: a range of ids of that class is a range of the primary key.
+_SMALLEST_ID_BYTES = b"\x00" * 12
 
 
 def _literal(field: str, suffix: str = "") -> str:
@@ -161,6 +191,143 @@ class VitaeSQLiteEngine(SQLiteEngine):
             (db_name, coll_name, *ODD_TAGS),
         )
         return odd.fetchone() is not None
+
+    def _compile_read_execution_plan(
+        self,
+        db_name: str,
+        coll_name: str,
+        semantics: EngineFindSemantics,
+        *,
+        select_clause: str = "document",
+        hint: str | IndexKeySpec | None = None,
+    ) -> SQLiteReadExecutionPlan:
+        indexed = None
+        if select_clause == "document" and hint is None:
+            indexed = self._indexed_read(db_name, coll_name, semantics)
+        if indexed is not None:
+            sql, params = indexed
+            return SQLiteReadExecutionPlan(
+                semantics=semantics,
+                strategy="sql",
+                execution_lineage=(),
+                physical_plan=(),
+                use_sql=True,
+                sql=sql,
+                params=params,
+            )
+        return super()._compile_read_execution_plan(
+            db_name, coll_name, semantics, select_clause=select_clause, hint=hint
+        )
+
+    def _indexed_read(
+        self, db_name: str, coll_name: str, semantics: EngineFindSemantics
+    ) -> tuple[str, tuple[object, ...]] | None:
+        """SQL that reads exactly the documents the find matches, in the order it asks for,
+        through an index; ``None`` when the find has another shape (mongoeco plans it).
+        """
+        plan = semantics.query_plan
+        if (
+            semantics.text_query is not None
+            or semantics.collation is not None
+            or semantics.skip
+            or getattr(plan, "field", "_").count(".")
+        ):
+            return None
+        if isinstance(plan, (LessThanCondition, LessThanOrEqualCondition)) and plan.field == "_id":
+            return self._id_range_sql(db_name, coll_name, semantics)
+        if semantics.sort is not None or getattr(plan, "field", "_id") == "_id":
+            return None
+        if isinstance(plan, EqualsCondition):
+            return self._equality_sql(db_name, coll_name, plan, semantics.limit)
+        operator = RANGES.get(type(plan))
+        if operator is not None:
+            return self._date_range_sql(db_name, coll_name, plan, operator, semantics.limit)
+        return None
+
+    def _equality_sql(
+        self, db_name: str, coll_name: str, plan: EqualsCondition, limit: int | None
+    ) -> tuple[str, tuple[object, ...]] | None:
+        # mongoeco's own fast path (``plan_find_semantics_sync``), which ``explain`` reports;
+        # ``null`` also matches a missing field, which the scalar index does not list.
+        if plan.value is None:
+            return None
+        index = self._find_scalar_fast_path_index(db_name, coll_name, plan.field)
+        if index is None or self._field_is_top_level_array_in_collection(
+            db_name, coll_name, plan.field
+        ):
+            return None
+        return self._build_scalar_indexed_top_level_equals_sql(
+            db_name,
+            coll_name,
+            field=plan.field,
+            value=plan.value,
+            index_name=str(index["name"]),
+            physical_name=str(index["scalar_physical_name"]),
+            limit=limit,
+            null_matches_undefined=plan.null_matches_undefined,
+        )
+
+    def _date_range_sql(
+        self, db_name: str, coll_name: str, plan: QueryNode, operator: str, limit: int | None
+    ) -> tuple[str, tuple[object, ...]] | None:
+        # mongoeco's range fast path takes numbers, strings and booleans; a date compares only
+        # with dates (MongoDB's type brackets), and the index keys of dates (ISO text, naive
+        # UTC, microseconds only when there are some) order as the dates do.
+        field: str = getattr(plan, "field")  # noqa: B009  (every range condition has one)
+        value: object = getattr(plan, "value")  # noqa: B009
+        signature = self._multikey_value_signature(value)
+        if signature is None or signature[0] != "datetime":
+            return None
+        index = self._find_scalar_fast_path_index(db_name, coll_name, field)
+        if index is None or self._field_is_top_level_array_in_collection(db_name, coll_name, field):
+            return None
+        collection_id = self._lookup_collection_id(self._require_connection(), db_name, coll_name)
+        if collection_id is None:
+            return None
+        # Every value is a bound parameter; the operator and index name are ours.
+        sql = (
+            "SELECT documents.document "  # noqa: S608
+            f"FROM scalar_index_entries INDEXED BY "
+            f"{self._quote_identifier(str(index['scalar_physical_name']))} "
+            "JOIN documents ON documents.db_name = ? AND documents.coll_name = ? "
+            "AND documents.storage_key = scalar_index_entries.storage_key "
+            "WHERE scalar_index_entries.collection_id = ? AND scalar_index_entries.index_name = ? "
+            "AND scalar_index_entries.type_score = ? "
+            f"AND scalar_index_entries.element_key {operator} ?"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        score = self._multikey_type_score("datetime")
+        return sql, (db_name, coll_name, collection_id, index["name"], score, signature[1])
+
+    def _id_range_sql(
+        self, db_name: str, coll_name: str, semantics: EngineFindSemantics
+    ) -> tuple[str, tuple[object, ...]] | None:
+        """``{_id: {$lt|$lte: ObjectId}}``, unsorted or sorted by ``_id``: a range of the
+        primary key, from the smallest ObjectId up.
+        """
+        plan = semantics.query_plan
+        value: object = getattr(plan, "value")  # noqa: B009
+        sort = semantics.sort
+        if not isinstance(value, ObjectId):
+            return None
+        if sort is not None and (len(sort) != 1 or sort[0] not in (("_id", 1), ("_id", -1))):
+            return None
+        operator = "<=" if isinstance(plan, LessThanOrEqualCondition) else "<"
+        order = "DESC" if sort is not None and sort[0][1] == -1 else "ASC"
+        # Every value is a bound parameter; the operator and the order are ours.
+        sql = (
+            "SELECT document FROM documents WHERE db_name = ? AND coll_name = ? "  # noqa: S608
+            f"AND storage_key >= ? AND storage_key {operator} ? ORDER BY storage_key {order}"
+        )
+        if semantics.limit is not None:
+            sql += f" LIMIT {int(semantics.limit)}"
+        # Both ends as mongoeco's ObjectId, the class its stored keys name: bson's would name
+        # another class and open the range to keys of other types (an int ``_id`` sorts
+        # between the two names).
+        low = self._storage_key(EngineObjectId(_SMALLEST_ID_BYTES))
+        high = self._storage_key(EngineObjectId(value.binary))
+        return sql, (db_name, coll_name, low, high)
 
 
 def sqlite_engine(path: str) -> SQLiteEngine:

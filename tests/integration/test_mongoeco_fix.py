@@ -37,6 +37,9 @@ OVERRIDDEN = {
     ],
     "_sort_requires_python": ["self", "db_name", "coll_name", "plan", "sort"],
     "_connect_sync": ["self"],
+    "_compile_read_execution_plan": [
+        "self", "db_name", "coll_name", "semantics", "select_clause", "hint",
+    ],
 }  # fmt: skip
 
 
@@ -149,3 +152,43 @@ def test_feature_questions_are_answered_from_our_indexes(
                 assert "INDEX vitae_" in plan, (sql, plan)
     finally:
         conn.close()
+
+
+def test_indexed_reads_answer_as_the_filter_says(
+    store: tuple[pymongo.MongoClient[dict[str, Any]], Path],
+) -> None:
+    # The shapes ``_indexed_read`` serves from an index, checked against the documents.
+    coll = store[0].vitae.exports
+    coll.create_index("status")
+    coll.create_index("completedAt")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    docs: list[dict[str, Any]] = []
+    for i in range(40):
+        created = start + timedelta(minutes=i, milliseconds=i * 7)
+        docs.append({
+            "_id": ObjectId.from_datetime(created),
+            "status": ["pending", "completed", "failed"][i % 3],
+            "completedAt": created if i % 3 else None,
+            "n": i,
+        })  # fmt: skip
+    docs.append({"_id": "text-id", "status": 1, "n": 40})  # other types: never matched
+    coll.insert_many(docs)
+    coll.insert_one({"_id": 7, "status": "pending", "n": 41, "completedAt": "2026-02-01"})
+
+    def ns(query: dict[str, Any], **kwargs: Any) -> list[int]:
+        return [d["n"] for d in coll.find(query, **kwargs)]
+
+    assert sorted(ns({"status": "pending"})) == [*range(0, 40, 3), 41]
+    limited = ns({"status": "pending"}, limit=2)  # unsorted: any two of them
+    assert len(limited) == 2
+    assert set(limited) <= {*range(0, 40, 3), 41}
+    assert ns({"status": "cancelled"}) == []
+    middle = start + timedelta(minutes=20)
+    after = [i for i in range(40) if i % 3 and i >= 20]
+    assert sorted(ns({"completedAt": {"$gte": middle}})) == after
+    assert sorted(ns({"completedAt": {"$gt": middle}})) == after  # 20 ended 140 ms after
+    assert sorted(ns({"completedAt": {"$lt": middle}})) == [i for i in range(20) if i % 3]
+    bound = ObjectId.from_datetime(middle)
+    assert ns({"_id": {"$lt": bound}}, sort=[("_id", -1)], limit=3) == [19, 18, 17]
+    assert sorted(ns({"_id": {"$lt": bound}})) == list(range(20))
+    assert coll.count_documents({"status": "failed"}) == len(range(2, 40, 3))

@@ -147,9 +147,13 @@ async def test_retention_deletes_old_exports_and_their_files(
     deps = worker.context["deps"]
     collection = deps.engine.get_collection(Export)
     old = await collection.find_one({"_id": __import__("bson").ObjectId(ids[0])})
-    await collection.update_one(
-        {"_id": old["_id"]}, {"$set": {"createdAt": old["createdAt"] - timedelta(days=31)}}
-    )
+    # Made 31 days older, id included: the purge pages by ``_id``, whose ObjectId holds the
+    # creation time.
+    created = old["createdAt"] - timedelta(days=31)
+    await collection.delete_one({"_id": old["_id"]})
+    old_id = __import__("bson").ObjectId.from_datetime(created)
+    await collection.insert_one({**old, "_id": old_id, "createdAt": created})
+    ids[0] = str(old_id)
     old_file = settings.data_dir / "files" / old["storageKey"]
     assert old_file.exists()
 

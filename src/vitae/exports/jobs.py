@@ -359,10 +359,14 @@ async def purge_expired_exports(ctx: WorkerContext) -> dict[str, int]:
         return {"purged": 0}
     service = deps.exports
     purged = 0
-    while batch := await service.expired(timedelta(days=days), PURGE_BATCH):
+    before: ObjectId | None = None
+    while True:
+        batch, before = await service.expired(timedelta(days=days), PURGE_BATCH, before=before)
         for export in batch:
             await service.purge(export)
         purged += len(batch)
+        if before is None:
+            break
     if purged:
         log.info("purged %d exports older than %d days", purged, days)
     return {"purged": purged}

@@ -8,7 +8,7 @@ from typing import Any
 
 from odmantic import Field, Index, Model
 from odmantic.bson import ObjectId
-from odmantic.query import asc, desc
+from odmantic.query import desc
 from pymongo import ASCENDING, IndexModel
 
 from vitae.timeutil import utcnow
@@ -49,8 +49,9 @@ class Export(Model):
     # What a completed export left out and why (a photo that could not be had), for the user.
     warnings: list[str] = Field(default_factory=list)
     callback_url: str | None = Field(default=None, key_name="callbackUrl")
-    # The outbox mark: ``None`` until the job is handed to the queue (or the relay finds the
-    # export needs none any more); the relay reads the records where it is still ``None``.
+    # The outbox mark: ``None`` until the job is known to be in the queue: set by the job's
+    # first start, or by the relay when it hands the job over. The relay reads the pending
+    # records where it is still ``None``; an export that ends before it starts keeps ``None``.
     enqueued_at: datetime | None = Field(default=None, key_name="enqueuedAt")
     # The client's ``Idempotency-Key`` and a digest of its request. ``idempotencyScope``
     # (``<userId>:<key>``) is what is unique: one field, because the embedded store checks a
@@ -72,7 +73,6 @@ class Export(Model):
             Index(Export.status),
             Index(Export.resume_id, Export.status),
             Index(Export.completed_at),
-            Index(asc(Export.enqueued_at), asc(Export.created_at)),
             # Partial: exports requested without a key never collide with each other.
             IndexModel(
                 [("idempotencyScope", ASCENDING)],

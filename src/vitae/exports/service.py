@@ -41,7 +41,7 @@ from vitae.rendering import (
     validate_paper_size,
 )
 from vitae.resumes.models import Resume
-from vitae.timeutil import utcnow
+from vitae.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -58,10 +58,10 @@ log = logging.getLogger(__name__)
 
 # Longest wait for Redis when handing a job over; past it the record waits in the outbox.
 ENQUEUE_WAIT = 1.0
-# The request's whole hand-over (enqueue, then the outbox mark) waits no longer than this.
+# The request's whole hand-over waits no longer than this.
 HAND_OVER_WAIT = 2.0
 # The relay takes outbox records at least this old (younger ones are being handed over by
-# their request) and this many per pass.
+# their request, or their job is about to start) and this many per pass.
 RELAY_GRACE = timedelta(seconds=5)
 RELAY_BATCH = 200
 # How long a process keeps trying to delete a record whose write failed, and how often.
@@ -305,9 +305,13 @@ class ExportService:
         return True
 
     async def enqueue(self, export: Export) -> None:
-        """Put the export's job on the queue (its key is the export id: a repeat is a no-op),
-        then take the record out of the outbox. A job made again for an export keeps the
-        attempts it already had, so the total stays within the configured attempts.
+        """Put the export's job on the queue (its key is the export id: a repeat is a no-op).
+        A job made again for an export keeps the attempts it already had, so the total stays
+        within the configured attempts.
+
+        The record leaves the outbox when the job starts (``start`` sets ``enqueuedAt``, which
+        proves the job reached the queue), so a hand-over costs the store nothing; the relay
+        marks the exports it hands over itself.
         """
         kwargs: dict[str, Any] = {
             "exportId": str(export.id),
@@ -318,31 +322,43 @@ class ExportService:
         job = export_job(str(export.id), kwargs, self.settings.jobs, attempts=export.attempts)
         async with asyncio.timeout(ENQUEUE_WAIT):
             await self.queue.enqueue(job)
-        await self.collection.update_one({"_id": export.id}, {"$set": {"enqueuedAt": utcnow()}})
 
     async def relay(self, limit: int = RELAY_BATCH) -> int:
-        """Hand the outbox's pending exports to the queue, oldest first (one indexed read);
-        exports that ended before they were handed over leave the outbox without a job.
-        Records younger than ``RELAY_GRACE`` are left to the request that is writing them.
-        Stops at the first Redis error (the next pass tries again). How many left the outbox.
+        """Hand the outbox's exports to the queue, oldest first, and mark them handed over.
+
+        The outbox is the pending exports without ``enqueuedAt``, read by ``status`` (an
+        indexed equality; pending exports are the work not yet started, however long the
+        history kept). Only pending exports need a job: one that ended before it started has
+        none to hand over and stays unmarked. Records younger than ``RELAY_GRACE`` are left to
+        the request that is handing them over and to the worker about to start them; an
+        export whose job is merely waiting in the queue is enqueued again as a no-op (its job
+        key is its id) and marked, so that the next pass skips it and the reconciler watches
+        it from then on. Stops at the first Redis error (the next pass tries again). How many
+        left the outbox.
         """
         cutoff = utcnow() - RELAY_GRACE
-        docs = (
-            self.collection.find({"enqueuedAt": None, "createdAt": {"$lt": cutoff}})
-            .sort([("enqueuedAt", 1), ("createdAt", 1)])
-            .limit(limit)
-        )
-        waiting = [Export.model_validate_doc(doc) async for doc in docs]
+        waiting = [
+            export
+            for export in await self._with_status(ExportStatus.PENDING)
+            if export.enqueued_at is None and as_utc(export.created_at) < cutoff
+        ]
+        waiting = sorted(waiting, key=lambda export: export.created_at)[:limit]
         for export in waiting:
-            if export.status is ExportStatus.PENDING:
-                await self.enqueue(export)
-            else:
-                await self.collection.update_one(
-                    {"_id": export.id}, {"$set": {"enqueuedAt": utcnow()}}
-                )
+            await self.enqueue(export)
+            # By ``_id`` alone (a key lookup in every store); overwriting a mark the job's
+            # start set meanwhile only moves it by a few milliseconds.
+            await self.collection.update_one({"_id": export.id}, {"$set": {"enqueuedAt": utcnow()}})
         if waiting:
             log.info("relay handed %d exports from the outbox to the queue", len(waiting))
         return len(waiting)
+
+    async def _with_status(self, status: ExportStatus) -> list[Export]:
+        """Every export in ``status``: an equality on the ``status`` index, which the embedded
+        store serves from its scalar index (``vitae.mongoeco_fix``). Only for the statuses of
+        work in flight, whose count does not grow with the history.
+        """
+        docs = self.collection.find({"status": status.value})
+        return [Export.model_validate_doc(doc) async for doc in docs]
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
         """The caller's export; another user's is not found."""
@@ -435,12 +451,16 @@ class ExportService:
 
     async def start(self, export_id: str, attempt: int) -> Export | None:
         """pending|processing → processing (a retry re-enters processing); ``None`` if the
-        export is gone or already terminal.
+        export is gone or already terminal. The same update takes the record out of the
+        outbox (``enqueuedAt``, if no hand-over was recorded yet): its job has reached the
+        queue, since a worker runs it.
         """
+        now = utcnow()
         return await self._transition(
             ObjectId(export_id),
             ACTIVE,
-            {"status": ExportStatus.PROCESSING, "attempts": attempt, "startedAt": utcnow()},
+            {"status": ExportStatus.PROCESSING, "attempts": attempt, "startedAt": now},
+            defaults={"enqueuedAt": now},
         )
 
     async def complete(
@@ -478,12 +498,18 @@ class ExportService:
         )
 
     async def stale(self, older_than: timedelta) -> list[Export]:
-        """Active exports untouched for ``older_than``: candidates for reconciliation."""
+        """Active exports untouched for ``older_than``: candidates for reconciliation. One
+        indexed equality per active status; the dates are compared here (the active set is
+        the work in flight, and a range on dates is served by no index of the embedded store
+        together with the status).
+        """
         cutoff = utcnow() - older_than
-        docs = self.collection.find(
-            {"status": {"$in": [s.value for s in ACTIVE]}, "updatedAt": {"$lt": cutoff}}
-        )
-        return [Export.model_validate_doc(doc) async for doc in docs]
+        return [
+            export
+            for status in ACTIVE
+            for export in await self._with_status(status)
+            if as_utc(export.updated_at) < cutoff
+        ]
 
     async def active_among(self, export_ids: Iterable[str]) -> set[str]:
         """Which of these exports are still pending or processing (one query by ``_id``)."""
@@ -491,17 +517,26 @@ class ExportService:
         docs = self.collection.find({"_id": {"$in": ids}}, {"status": 1})
         return {str(doc["_id"]) async for doc in docs if doc.get("status") in ACTIVE}
 
-    async def expired(self, older_than: timedelta, limit: int) -> list[Export]:
-        """Finished exports created before ``older_than`` ago, oldest first."""
+    async def expired(
+        self, older_than: timedelta, limit: int, *, before: ObjectId | None = None
+    ) -> tuple[list[Export], ObjectId | None]:
+        """One page of the records created before ``older_than`` ago, newest first, and the
+        finished ones among them; with ``before``, the page below that id. Also the id the
+        next page starts below, ``None`` after the last page.
+
+        Read by ``_id``, whose ObjectId holds its creation second (``createdAt`` is set at the
+        same moment): a range of the primary key in the embedded store and of the ``_id``
+        index in MongoDB, whatever the history kept. Paging by id rather than re-reading the
+        first page lets the purge step over the rare record still active.
+        """
         cutoff = utcnow() - older_than
-        docs = (
-            self.collection.find(
-                {"status": {"$in": [s.value for s in TERMINAL]}, "createdAt": {"$lt": cutoff}}
-            )
-            .sort("createdAt", 1)
-            .limit(limit)
-        )
-        return [Export.model_validate_doc(doc) async for doc in docs]
+        bound = ObjectId.from_datetime(cutoff)
+        if before is not None and before < bound:
+            bound = before
+        docs = self.collection.find({"_id": {"$lt": bound}}).sort("_id", -1).limit(limit)
+        page = [Export.model_validate_doc(doc) async for doc in docs]
+        finished = [e for e in page if e.status in TERMINAL and as_utc(e.created_at) < cutoff]
+        return finished, (page[-1].id if len(page) == limit else None)
 
     async def purge(self, export: Export) -> None:
         """Delete a finished export's file, then its record (a crash in between leaves a
@@ -518,7 +553,11 @@ class ExportService:
             await hook(export)
 
     async def _transition(
-        self, export_id: ObjectId, expected: Iterable[ExportStatus], changes: dict[str, Any]
+        self,
+        export_id: ObjectId,
+        expected: Iterable[ExportStatus],
+        changes: dict[str, Any],
+        defaults: dict[str, Any] | None = None,
     ) -> Export | None:
         doc = await update_if(
             self.collection,
@@ -527,6 +566,7 @@ class ExportService:
             [s.value for s in expected],
             {**changes, "updatedAt": utcnow()},
             counter="version",
+            defaults=defaults,
         )
         if doc is None:
             return None

@@ -86,7 +86,9 @@ class Delivery(Model):
         "indexes": lambda: [
             Index(Delivery.export_id, Delivery.created_at),
             Index(Delivery.endpoint_id, Delivery.created_at),
-            Index(Delivery.status, Delivery.next_attempt_at),
+            # Single-field: the reconciler reads the pending deliveries by equality, which the
+            # embedded store serves only from an index on that field alone.
+            Index(Delivery.status),
         ],
     }
 

@@ -286,23 +286,36 @@ class WebhookService:
         Exports that ended between ``window`` and ``settle`` ago are dispatched again (a no-op
         for the destinations already recorded), and pending deliveries whose attempt is
         overdue by ``settle`` are queued again (a no-op for an attempt already queued).
+
+        Each read takes one indexed condition and the rest is checked here, so that it reads
+        what is due and not the history: the exports by a one-sided range on ``completedAt``
+        (those that ended within the window), the deliveries by ``status`` equality (the
+        pending ones: work in flight). The embedded store serves both from its scalar indexes
+        (``vitae.mongoeco_fix``), and none of the longer filters.
         """
         now = utcnow()
-        users = await self.endpoints.distinct("userId", {"enabled": True})
-        query: dict[str, Any] = {
-            "status": {"$in": [s.value for s in TERMINAL]},
-            "completedAt": {"$gte": now - window, "$lt": now - settle},
-            "$or": [{"callbackUrl": {"$ne": None}}, {"userId": {"$in": users}}],
-        }
+        users = set(await self.endpoints.distinct("userId", {"enabled": True}))
         dispatched = 0
-        async for doc in self.engine.get_collection(Export).find(query):
-            dispatched += await self.dispatch(Export.model_validate_doc(doc))
+        ended = self.engine.get_collection(Export).find({"completedAt": {"$gte": now - window}})
+        async for doc in ended:
+            export = Export.model_validate_doc(doc)
+            if (
+                export.status in TERMINAL
+                and export.completed_at is not None
+                and as_utc(export.completed_at) < now - settle
+                and (export.callback_url is not None or export.user_id in users)
+            ):
+                dispatched += await self.dispatch(export)
         requeued = given_up = 0
-        overdue = self.deliveries.find(
-            {"status": "pending", "nextAttemptAt": {"$lt": now - settle}},
-            {"_id": 1, "attempts": 1, "nextAttemptAt": 1},
+        pending = self.deliveries.find(
+            {"status": DeliveryStatus.PENDING.value}, {"_id": 1, "attempts": 1, "nextAttemptAt": 1}
         )
-        async for doc in overdue:
+        overdue = [
+            doc
+            async for doc in pending
+            if doc.get("nextAttemptAt") is not None and as_utc(doc["nextAttemptAt"]) < now - settle
+        ]
+        for doc in overdue:
             attempt = len(doc.get("attempts") or ()) + 1
             expired = as_utc(doc["nextAttemptAt"]) < now - window
             action = await self._requeue(doc["_id"], attempt, expired=expired)
