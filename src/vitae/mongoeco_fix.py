@@ -38,9 +38,9 @@ from mongoeco.core.query_plan import (
     LessThanOrEqualCondition,
 )
 from mongoeco.engines.sqlite import SQLiteEngine
-from mongoeco.types import ObjectId as EngineObjectId
 from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
 from mongoeco.engines.sqlite_query import json_path_for_field
+from mongoeco.types import ObjectId as EngineObjectId
 
 if TYPE_CHECKING:
     from mongoeco._types.aliases import IndexKeySpec
