@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from mongoeco import ObjectId as EngineObjectId
 from mongoeco.core.query_plan import (
     EqualsCondition,
     GreaterThanCondition,
@@ -40,7 +41,6 @@ from mongoeco.core.query_plan import (
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
 from mongoeco.engines.sqlite_query import json_path_for_field
-from mongoeco.types import ObjectId as EngineObjectId
 
 if TYPE_CHECKING:
     from mongoeco._types.aliases import IndexKeySpec
