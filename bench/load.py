@@ -208,7 +208,7 @@ class Client:
             self._send(conn, "GET", path, None)
             response = await self._head(conn)
             if response.status != 200:
-                raise BenchError(f"GET {path.split('?', maxsplit=1)[0]} answered {response.status}")  # noqa: TRY301
+                raise BenchError(f"GET events answered {response.status}")  # noqa: TRY301
             pending = b""
             async for chunk in self.chunks(conn.reader):
                 at = time.monotonic()
@@ -257,7 +257,9 @@ async def one_export(client: Client, resume_id: str, outcome: Outcome) -> None:
                 outcome.error = "the stream ended before a terminal event"
     except TimeoutError:
         outcome.error = "timeout"
-    except (OSError, asyncio.IncompleteReadError, BenchError, msgspec.DecodeError) as error:
+    except BenchError as error:
+        outcome.error = str(error)
+    except (OSError, asyncio.IncompleteReadError, msgspec.DecodeError) as error:
         outcome.error = f"{type(error).__name__}: {error}"
 
 

@@ -193,7 +193,15 @@ def start_profile(pids: dict[str, int], seconds: float, out: Path) -> list[subpr
     """``py-spy record`` on each process for ``seconds``, raw stacks to ``out/NAME.txt``."""
     out.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).with_name("py-spy"))
-    options = ["--duration", str(round(seconds)), "--rate", "200", "--nonblocking", "--format"]
+    options = [
+        "--duration",
+        str(round(seconds)),
+        "--rate",
+        "200",
+        "--gil",
+        "--nonblocking",
+        "--format",
+    ]
     return [
         subprocess.Popen(
             [spy, "record", "--pid", str(pid), *options, "raw", "--output", str(out / name)],

@@ -167,7 +167,7 @@ class Accounts:
 
 async def start(args: argparse.Namespace, children: Children, workdir: Path) -> Accounts:
     """The service without its worker, the publish clock, and the users."""
-    env = {"VITAE_SSE_HEARTBEAT": str(args.heartbeat), "VITAE_STREAMS_PER_USER": "100000"}
+    env = {"VITAE_SSE_HEARTBEAT": str(args.heartbeat)}
     config = StackConfig()
     stack = await asyncio.to_thread(start_stack, config, children, workdir, workers=False, env=env)
     settings, accounts = settings_from_env(stack.env), Accounts(stack)

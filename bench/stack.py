@@ -1,7 +1,8 @@
 """Vitae as ``vitae dev`` runs it, as real processes on loopback: embedded Valkey (append-only
 file) and the MongoDB-wire store (SQLite file) from ``vitae.embedded``, optionally moto's S3
 server and a counting proxy in front of the store, ``python -m vitae api`` and
-``python -m vitae worker`` processes. Logs go to files as JSON; the export rate limit is off.
+``python -m vitae worker`` processes. Logs go to files as JSON; the per-user limits on
+exports and streams are off.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ def start_stack(
         PREFIX + "DATA_DIR": str(workdir),
         PREFIX + "LOG_FORMAT": "json",
         PREFIX + "EXPORTS_PER_MINUTE": "0",
+        PREFIX + "STREAMS_PER_USER": "100000",  # one user follows every export of the load
         PREFIX + "STORAGE": config.storage,
     }
     if config.concurrency is not None:
