@@ -400,10 +400,6 @@ class ConfigResult:
     notes: list[str] = field(default_factory=list[str])
     profile: dict[str, list[tuple[str, float]]] = field(default_factory=dict[str, Any])
 
-    def phase(self, name: str) -> Phase | None:
-        """The phase of that name, if it ran."""
-        return next((p for p in self.phases if p.name == name), None)
-
 
 async def measure_stack(
     stack: Stack, plan: Plan, profile: Path | None = None, saturation: float | None = None

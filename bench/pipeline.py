@@ -74,42 +74,22 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-s
 VITAE = ("api", "worker-", "render-")
 
 
-@dataclass(frozen=True, slots=True)
-class Engine:
-    """A renderer in a closed loop: one document's latency, documents per second on
-    ``workers`` threads or processes, CPU per document (all its threads and helpers).
-    """
-
-    engine: str
-    inputs: str
-    workers: int
-    latency: Latency
-    per_second: float
-    cpu_ms: float
-    pages: int
-
-    @classmethod
-    def of(cls, name: str, inputs: str, workers: int, lats: list[float], elapsed: float,
-           cpu: float, pdf: bytes) -> Engine:  # fmt: skip
-        """From latencies and CPU in seconds, and one PDF it made."""
-        pages = len(PdfReader(BytesIO(pdf)).pages)
-        n = len(lats)
-        return cls(
-            name, inputs, workers, Latency.of_seconds(lats), n / elapsed, cpu / n * MS, pages
-        )
-
-    def row(self) -> list[str]:
-        """A row of the engines' table."""
-        lat = self.latency
-        return [self.engine, self.inputs, str(self.workers), num(lat.p50), num(lat.p95),
-                num(self.per_second), num(self.cpu_ms), str(self.pages), str(lat.n)]  # fmt: skip
+def engine(
+    name: str, inputs: str, workers: int, lats: list[float], took: float, cpu: float, pdf: bytes
+) -> list[str]:
+    """A row of the closed-loop table: latencies and CPU in seconds, and one PDF it made."""
+    lat, count = Latency.of_seconds(lats), len(PdfReader(BytesIO(pdf)).pages)
+    figures = [lat.p50, lat.p95, len(lats) / took, cpu / len(lats) * MS]
+    row = [name, inputs, str(workers), *map(num, figures), str(count), str(lat.n)]
+    say(f"  {' | '.join(row)}")
+    return row
 
 
 @dataclass
 class Report:
     """Everything one run measured."""
 
-    engines: list[Engine] = field(default_factory=list[Engine])
+    engines: list[list[str]] = field(default_factory=list[list[str]])
     isolation: list[list[str]] = field(default_factory=list[list[str]])
     templates: list[list[str]] = field(default_factory=list[list[str]])
     configs: list[ConfigResult] = field(default_factory=list[ConfigResult])
@@ -156,8 +136,7 @@ def typst(report: Report, seconds: float, threads: int) -> None:
             pdf = render_pdf(
                 sample_resume(), RenderOptions("classic"), templates_dir=default_templates_dir()
             )
-            report.engines.append(Engine.of("Typst", inputs, count, lats, elapsed, cpu, pdf))
-            say(f"  Typst, {inputs}, {count} thread(s): {report.engines[-1].row()[3:7]}")
+            report.engines.append(engine("Typst", inputs, count, lats, elapsed, cpu, pdf))
 
 
 # -- isolation: a render process against a thread --------------------------------------------
@@ -303,9 +282,7 @@ async def _chromium(report: Report, seconds: float) -> None:
             await asyncio.gather(*(_print(p, counter, deadline, lats) for p in pages[:workers]))
             elapsed = time.perf_counter() - started
             cpu = tree_cpu_seconds(os.getpid()) - cpu
-            report.engines.append(
-                Engine.of("Chromium", "distinct", workers, lats, elapsed, cpu, pdf)
-            )
+            report.engines.append(engine("Chromium", "distinct", workers, lats, elapsed, cpu, pdf))
         await browser.close()
 
 
@@ -322,7 +299,7 @@ def peers(report: Report, seconds: float, *, chromium: bool) -> None:
             lats = [lat for one, _, _ in done for lat in one]
             cpu = sum(spent for _, spent, _ in done)
             report.engines.append(
-                Engine.of("WeasyPrint", "distinct", workers, lats, seconds, cpu, done[0][2])
+                engine("WeasyPrint", "distinct", workers, lats, seconds, cpu, done[0][2])
             )
     except (ImportError, OSError) as error:
         report.notes.append(f"WeasyPrint could not run: {error}")
@@ -331,8 +308,6 @@ def peers(report: Report, seconds: float, *, chromium: bool) -> None:
             asyncio.run(_chromium(report, seconds))
         except Exception as error:  # noqa: BLE001  (Playwright's errors are many: note them)
             report.notes.append(f"Chromium could not run: {type(error).__name__}: {error}")
-    for engine in report.engines[-4:]:
-        say(f"  {engine.engine}, {engine.workers}: {engine.row()[3:7]}")
 
 
 # -- Vitae end to end --------------------------------------------------------------------------
@@ -399,7 +374,7 @@ def markdown(report: Report, head: str) -> str:
     templates = ["template", "pages", "CPU ms/document", "CPU ms/page", "50 KiB word", "100 KiB"]
     sections = [
         ("Typst alone and the peers (closed loop)", [*engines, "pages", "n"],
-         [e.row() for e in report.engines]),
+         report.engines),
         ("What a render process costs against a thread", isolation, report.isolation),
         ("Compile CPU per template (the sample, median)", templates, report.templates),
         ("Vitae end to end (open loop; scheduled POST → `completed` event on its stream)",

@@ -69,16 +69,22 @@ def seed(stack: Stack, history: int, users: int) -> float:
     return time.monotonic() - started
 
 
+def memory(stack: Stack) -> dict[str, float]:
+    """Resident MB of each process, the worker's render processes together."""
+    rss = {name: rss_bytes(pid) / MB for name, pid in stack.pids().items()}
+    return rss | {"render processes": sum(map(rss_bytes, stack.render_pids())) / MB}
+
+
 async def load(stack: Stack, rate: float, seconds: float) -> tuple[Phase, Latency, dict[str, Any]]:
     """Warm up, then the measured load, then 40 list requests; memory around the load."""
     client = Client(stack.port, stack.token)
     try:
         resumes = await create_resumes(client, 4)
         await open_loop(stack, client, resumes, "warm-up", rate, max(int(rate * 5), 5))
-        before = {n: rss_bytes(p) / MB for n, p in stack.pids().items()}
+        before = memory(stack)
         phase = await open_loop(stack, client, resumes, "soak", rate, int(rate * seconds),
                                 measured=True)  # fmt: skip
-        rss = {n: f"{before[n]:.0f} → {rss_bytes(p) / MB:.0f}" for n, p in stack.pids().items()}
+        rss = {n: f"{before[n]:.0f} → {mb:.0f}" for n, mb in memory(stack).items()}
         lists = []
         for _ in range(40):
             started = time.perf_counter()
