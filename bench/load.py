@@ -1,11 +1,9 @@
 """Open-loop load on a running Vitae: exports arrive at a fixed rate whatever the service's
 progress, and each is followed to its end on its Server-Sent Events stream.
 
-Each export: ``POST /api/exports`` (202 with ``eventsUrl``), then ``GET eventsUrl`` read until
-the ``completed`` (or ``failed``/``cancelled``) event. Its latency runs from the moment it was
-*scheduled* to arrive (so a slow client cannot hide queueing) to the receipt of that event.
-The client is a small HTTP/1.1 client on asyncio streams with keep-alive connections, on
-uvloop when installed, so that it spends little of the machine's cores.
+Latency runs from the moment an export was *scheduled* to arrive (so a slow client cannot
+hide queueing) to the receipt of its ``completed`` event. The client is a small HTTP/1.1
+client with keep-alive connections, on uvloop, so that it spends little of the machine.
 
 Saturation: a burst estimates the capacity ``mu0``; exports then arrive at ``OVERLOAD`` times
 that for half a phase, and the completions per second while a backlog is sure to exist (from
@@ -24,18 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import measure
 import msgspec
-from measure import (
-    MS,
-    ROOT,
-    BenchError,
-    CpuMeter,
-    Latency,
-    say,
-    start_profile,
-    top_functions,
-    wait_for_quiet,
-)
+from measure import MS, ROOT, BenchError, CpuMeter, Latency, say, wait_for_quiet
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Coroutine
@@ -442,7 +431,7 @@ async def _fractions(
     for fraction in plan.fractions:
         rate, name = fraction * result.saturation, f"{round(fraction * 100)}%"
         count = max(round(rate * plan.duration), 10)
-        spies = [] if profile is None or name != "50%" else start_profile(
+        spies = [] if profile is None or name != "50%" else measure.start_profile(
             {k: v for k, v in stack.pids().items() if k == "api" or k.startswith("worker")},
             count / rate, profile,
         )  # fmt: skip
@@ -450,7 +439,7 @@ async def _fractions(
         for spy in spies:
             spy.wait()
         if spies and profile is not None:
-            result.profile = {p.name: top_functions(p) for p in sorted(profile.iterdir())}  # noqa: ASYNC240
+            result.profile = {p.name: measure.top_functions(p) for p in sorted(profile.iterdir())}  # noqa: ASYNC240
         result.phases.append(phase)
         lat = phase.latency
         say(

@@ -40,17 +40,9 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import measure
 from load import ConfigResult, Phase, Plan, measure_stack, run, sample_resume, variant
-from measure import (
-    MS,
-    ROOT,
-    BenchError,
-    Latency,
-    say,
-    stop_on_signals,
-    tree_cpu_seconds,
-    wait_for_quiet,
-)  # fmt: skip
+from measure import MS, ROOT, BenchError, Latency, say, tree_cpu_seconds
 from peers_html import resume_html
 from processes import Children
 from pypdf import PdfReader
@@ -124,7 +116,7 @@ def typst(report: Report, seconds: float, threads: int) -> None:
             with ThreadPoolExecutor(count) as pool:
                 ready = threading.Barrier(count)  # one warm compiler in each thread
                 list(pool.map(_warm, [ready] * count))
-                wait_for_quiet()
+                measure.wait_for_quiet()
                 cpu, started, counter = time.process_time(), time.perf_counter(), itertools.count()
                 deadlines = [started + seconds] * count
                 lats = [
@@ -198,7 +190,7 @@ def isolation(report: Report, seconds: float) -> None:
             ("the sample", sample_resume(), None),
         ]
         for name, resume, templates in [*cases, ("a long résumé", long, None)]:
-            wait_for_quiet()
+            measure.wait_for_quiet()
             folder = templates or default_templates_dir()
             report.isolation.append(asyncio.run(_isolation(name, resume, folder, seconds)))
             say(f"  {' | '.join(report.isolation[-1])}")
@@ -274,7 +266,7 @@ async def _chromium(report: Report, seconds: float) -> None:
             await page.set_content(resume_html(resume))
             pdf = await page.pdf(format="A4", print_background=True)
         for workers in (1, 2):
-            await asyncio.to_thread(wait_for_quiet)
+            await asyncio.to_thread(measure.wait_for_quiet)
             lats: list[float] = []
             deadline = time.perf_counter() + seconds
 
@@ -290,7 +282,7 @@ def peers(report: Report, seconds: float, *, chromium: bool) -> None:
     """WeasyPrint (1 and 2 processes: it holds the GIL) and Chromium; a missing one is noted."""
     try:
         for workers in (1, 2):
-            wait_for_quiet()
+            measure.wait_for_quiet()
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 start_at = time.time() + 8.0  # every process imports WeasyPrint first
@@ -431,7 +423,7 @@ def e2e_all(
             report.configs.append(result)
 
 
-def measure(args: argparse.Namespace, children: Children, workdir: Path) -> Report:
+def run_parts(args: argparse.Namespace, children: Children, workdir: Path) -> Report:
     """Each part asked for, in order."""
     parts, report = args.only or PARTS, Report()
     seconds = 1.5 if args.quick else 3.0
@@ -467,12 +459,12 @@ def measure(args: argparse.Namespace, children: Children, workdir: Path) -> Repo
 def main(argv: list[str] | None = None) -> int:
     """Run, report, and stop every process whatever happens."""
     args, children, started, clock = parse_args(argv), Children(), now(), time.monotonic()
-    stop_on_signals()
+    measure.stop_on_signals()
     signal.alarm(HARD_LIMIT)
     try:
         with tempfile.TemporaryDirectory(prefix="vitae-bench-") as tmp:
             try:
-                report = measure(args, children, Path(tmp))
+                report = run_parts(args, children, Path(tmp))
             finally:
                 children.stop_all()
     except KeyboardInterrupt as stop:
