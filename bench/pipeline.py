@@ -344,7 +344,7 @@ LATENCY = [
 STAGES = ["configuration", "POST answered", "queued", "in the worker", "completed → event"]
 CPU = [
     *("configuration", "load", "API", "worker(s)", "render processes", "service (API + workers)"),
-    *("store (mongoeco)", "store's share", "Valkey", "moto", "load client"),
+    *("store (mongoeco)", "store's share %", "Valkey", "moto", "load client"),
     *("Valkey commands/export", "store commands/export", "other processes (cores)"),
 ]
 
