@@ -39,34 +39,30 @@ browser:
 chaos *ARGS: sync
     uv run pytest -m chaos -s {{ARGS}}
 
-# Benchmark the pipeline against Typst alone, WeasyPrint and Chromium; writes docs/benchmarks.md
+# Benchmark Typst alone, render isolation, templates, the peers and Vitae end to end (--quick, --only PART, --profile, --no-write); writes docs/benchmarks.md
 bench *ARGS: browser
     uv sync --frozen --group bench
     uv run --frozen --group bench python bench/pipeline.py {{ARGS}}
 
-# Compile cost of each template: CPU ms per document and per page, and a long word's cost
-bench-templates *ARGS: sync
-    uv run python bench/templates.py {{ARGS}}
-
-# Benchmark live events: 1,000 SSE streams on one API process, delivery delay and memory per stream
+# Benchmark live events: 1,000 dashboard streams on one API process, delivery delay and memory per stream
 bench-sse *ARGS: sync
     uv run python bench/sse.py {{ARGS}}
 
-# Soak: one steady load on an empty store and on one holding 50,000 exports; writes docs/benchmarks.md (about 8 minutes)
+# Soak: one steady load on an empty store and on one holding 50,000 exports (--quick: 5,000 and 15 s); writes docs/benchmarks.md
 soak *ARGS: sync
     uv run python bench/soak.py {{ARGS}}
 
 # Lint, check formatting, type-check and check the import contracts (pyproject's importlinter)
 lint: sync
-    uv run ruff check src tests
-    uv run ruff format --check src tests
+    uv run ruff check src tests bench
+    uv run ruff format --check src tests bench
     uv run basedpyright
     uv run lint-imports
 
 # Format the code and apply safe fixes
 fmt: sync
-    uv run ruff format src tests
-    uv run ruff check --fix src tests
+    uv run ruff format src tests bench
+    uv run ruff check --fix src tests bench
 
 # Render a résumé locally, no service: just render RESUME.json classic out.pdf
 render RESUME TEMPLATE="classic" OUT="resume.pdf": sync

@@ -1,253 +1,480 @@
-# ruff: noqa: INP001  (a script, not a package)
-"""The export pipeline against its physical limit and its peers (issue 5), in one run.
+"""`just bench`: the export pipeline against its limit and its peers, in one run.
 
-    uv run python bench/pipeline.py [--quick] [--no-s3] [--no-chromium] [--no-knobs]
-                                    [--count-store]
+1. typst: the sample résumé compiled by ``render_pdf`` in this process on 1 and N threads,
+   the same input each time and a distinct one (Typst memoises inside a compiler).
+2. isolation: one render at a time in a thread and in a render process, for a one-line
+   template, the sample (two pages) and a long résumé: what the hand-over costs.
+3. templates: each template's compile CPU per document and per page (the sample, a new name
+   each time, median of process time), and a 50 and a 100 KiB word's cost.
+4. peers: the same résumé as HTML (bench/peers_html.py) by WeasyPrint (1 and 2 processes) and
+   Chromium through Playwright (1 and 2 reused pages).
+5. e2e: the processes ``vitae dev`` starts (bench/stack.py): local storage with 1 and 2
+   workers, S3 (moto) with 2; saturation, then 25/50/90 % of it, open loop (bench/load.py);
+   CPU per export of every process, the store apart from the service; Valkey's commands per
+   export, and the store's in one more 50 % phase behind the counting proxy.
+6. matrix: saturation of 1 and 2 worker processes, each with 1 and 2 render processes.
 
-1. The limit: the sample résumé compiled by Typst in this process (``render_pdf``, one
-   compiler per thread) on 1 and N threads, the same input again and again and a distinct
-   input each time.
-2. The peers: the same résumé as HTML rendered by WeasyPrint in-process and by headless
-   Chromium (Debian's ``chromium`` through Playwright, one reused page per worker).
-3. Vitae end to end: the processes ``vitae dev`` starts (embedded Valkey and MongoDB-wire
-   store, ``vitae api``, then one and two ``vitae worker``; local storage, then S3 on moto's
-   server), under open-loop load at fractions of the measured saturation throughput;
-   latency from the scheduled POST to the ``completed`` event of the export's SSE stream;
-   CPU per export of every process from ``/proc/<pid>/stat``.
-4. Knobs: worker concurrency and render threads of one worker, at saturation and half load.
-
-Valkey's commands per export are always counted (``INFO commandstats``); ``--count-store``
-also counts the store's, through a small proxy in front of it (one more hop, so its latency
-figures are not comparable with a run without it).
-
-Figures are printed and written, with a plot, between markers in docs/benchmarks.md (the
-prose around them is kept). Everything runs on loopback in a temporary directory; every
-process the benchmark starts is stopped on exit, on error, on Ctrl-C and at the time limit.
+Figures are printed and, unless ``--no-write``, written between the ``bench`` markers of
+docs/benchmarks.md. Every process started is stopped on exit, error, Ctrl-C and time limit.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import multiprocessing
+import os
 import signal
+import statistics
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from isolation import measure_isolation
-from pipeline_common import (
-    ROOT,
-    BenchError,
-    load_average,
-    say,
-    stop_on_signals,
-)
-from pipeline_e2e import Plan, run_config
-from pipeline_limit import measure_typst
-from pipeline_report import (
-    Report,
-    plot_latency,
-    relative,
-    results_markdown,
-    write_block,
-)
-from pipeline_stack import StackConfig
+import measure
+from load import ConfigResult, Phase, Plan, measure_stack, run, sample_resume, variant
+from measure import MS, ROOT, BenchError, Latency, say, tree_cpu_seconds
+from peers_html import resume_html
 from processes import Children
+from pypdf import PdfReader
+from report import heading, now, num, publish, table
+from stack import StackConfig, start_stack
+
+from vitae.rendering import Renderer, RenderOptions, default_templates_dir, list_templates
+from vitae.rendering.pdf import encode_resume, render_encoded, render_pdf
+from vitae.rendering.settings import RenderSettings
 
 if TYPE_CHECKING:
-    from pipeline_load import ConfigResult
+    from collections.abc import Awaitable, Callable, Iterator
 
-DOC = ROOT / "docs" / "benchmarks.md"
-PLOT = ROOT / "docs" / "benchmarks-latency.png"
-HARD_LIMIT = 15 * 60  # seconds: past this the run is interrupted, whatever it is doing
-KNOBS = (
-    StackConfig(1, "local", concurrency=1, render_threads=1),
-    StackConfig(1, "local", concurrency=10, render_threads=1),
-    StackConfig(1, "local", concurrency=4, render_threads=2),
-    StackConfig(1, "local", concurrency=30, render_threads=2),
-)
+    from playwright.async_api import Page
 
-
-@dataclass(frozen=True, slots=True)
-class Durations:
-    """Seconds of each kind of measurement."""
-
-    limit: float
-    peers: float
-    plan: Plan
-    knobs: Plan
+HARD_LIMIT = 20 * 60  # seconds: past this the run is interrupted, whatever it is doing
+PARTS = ("typst", "isolation", "templates", "peers", "e2e", "matrix")
+LONG = ROOT / "tests" / "documents" / "samples" / "long.json"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+VITAE = ("api", "worker-", "render-")
 
 
-FULL = Durations(
-    limit=3.0,
-    peers=4.0,
-    plan=Plan(duration=10.0, fractions=(0.25, 0.5, 0.75, 0.9)),
-    knobs=Plan(duration=6.0, fractions=(0.5,)),
-)
-QUICK = Durations(
-    limit=1.5,
-    peers=2.0,
-    plan=Plan(duration=4.0, fractions=(0.25, 0.5, 0.9), pool=40, probe=30),
-    knobs=Plan(duration=4.0, fractions=(0.5,), pool=40, probe=30),
-)
+def engine(
+    name: str, inputs: str, workers: int, lats: list[float], took: float, cpu: float, pdf: bytes
+) -> list[str]:
+    """A row of the closed-loop table: latencies and CPU in seconds, and one PDF it made."""
+    lat, count = Latency.of_seconds(lats), len(PdfReader(BytesIO(pdf)).pages)
+    figures = [lat.p50, lat.p95, len(lats) / took, cpu / len(lats) * MS]
+    row = [name, inputs, str(workers), *map(num, figures), str(count), str(lat.n)]
+    say(f"  {' | '.join(row)}")
+    return row
 
 
-def command_line() -> str:
-    """How this run was started, for the report."""
-    return " ".join(["bench/pipeline.py", *map(shlex.quote, sys.argv[1:])])
+@dataclass
+class Report:
+    """Everything one run measured."""
+
+    engines: list[list[str]] = field(default_factory=list[list[str]])
+    isolation: list[list[str]] = field(default_factory=list[list[str]])
+    templates: list[list[str]] = field(default_factory=list[list[str]])
+    configs: list[ConfigResult] = field(default_factory=list[ConfigResult])
+    matrix: dict[tuple[int, int], float] = field(default_factory=dict[tuple[int, int], float])
+    notes: list[str] = field(default_factory=list[str])
+
+
+# -- Typst alone -------------------------------------------------------------------------------
+
+
+def _compiles(inputs: str, deadline: float, counter: Iterator[int]) -> list[float]:
+    """One thread's closed loop of ``render_pdf`` until the deadline."""
+    resume, options, lats = sample_resume(), RenderOptions("classic"), []
+    while time.perf_counter() < deadline:
+        doc = resume if inputs == "same" else variant(resume, next(counter))
+        started = time.perf_counter()
+        render_pdf(doc, options, templates_dir=default_templates_dir())
+        lats.append(time.perf_counter() - started)
+    return lats
+
+
+def _warm(ready: threading.Barrier) -> None:
+    """Build this thread's compiler, then wait for the others'."""
+    render_pdf(sample_resume(), RenderOptions("classic"), templates_dir=default_templates_dir())
+    ready.wait()
+
+
+def typst(report: Report, seconds: float, threads: int) -> None:
+    """Closed loops of ``render_pdf`` on 1 and N threads, same and distinct inputs."""
+    for count in sorted({1, threads}):
+        for inputs in ("same", "distinct"):
+            with ThreadPoolExecutor(count) as pool:
+                ready = threading.Barrier(count)  # one warm compiler in each thread
+                list(pool.map(_warm, [ready] * count))
+                measure.wait_for_quiet()
+                cpu, started, counter = time.process_time(), time.perf_counter(), itertools.count()
+                deadlines = [started + seconds] * count
+                lats = [
+                    x
+                    for one in pool.map(_compiles, [inputs] * count, deadlines, [counter] * count)
+                    for x in one
+                ]
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            pdf = render_pdf(
+                sample_resume(), RenderOptions("classic"), templates_dir=default_templates_dir()
+            )
+            report.engines.append(engine("Typst", inputs, count, lats, elapsed, cpu, pdf))
+
+
+# -- isolation: a render process against a thread --------------------------------------------
+
+TINY_MAIN = '#let data = json(bytes(sys.inputs.data))\nHello #data.at("name", default: "")\n'
+TINY_META = {"name": "tiny", "title": "Tiny", "description": "One line.", "options": [
+    {"name": "paperSize", "type": "choice", "values": ["a4"], "default": "a4"}]}  # fmt: skip
+
+
+async def _isolation(
+    name: str, resume: dict[str, Any], templates: Path, seconds: float
+) -> list[str]:
+    """Blocks of ten renders, alternating thread and process, for ``seconds``."""
+    options = RenderOptions("tiny" if templates.name == "tiny" else "classic")
+    loop, renderer = asyncio.get_running_loop(), Renderer(templates, RenderSettings(processes=1))
+    lats: dict[str, list[float]] = {"thread": [], "process": []}
+    cpu = dict.fromkeys(lats, 0.0)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ways: dict[str, Callable[[], Awaitable[bytes]]] = {
+                "thread": lambda: loop.run_in_executor(
+                    pool, render_encoded, encode_resume(resume), options, templates),
+                "process": lambda: renderer.render(resume, options),
+            }  # fmt: skip
+            while not renderer.ready():  # noqa: ASYNC110  (the pool has no event to wait on)
+                await asyncio.sleep(0.01)
+            for way in ways.values():  # warm: compilers, caches
+                for _ in range(5):
+                    await way()
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                for key, way in ways.items():
+                    before = tree_cpu_seconds(os.getpid())
+                    for _ in range(10):
+                        started = time.perf_counter()
+                        await way()
+                        lats[key].append(time.perf_counter() - started)
+                    cpu[key] += tree_cpu_seconds(os.getpid()) - before
+    finally:
+        renderer.close()
+    thread, process = (Latency.of_seconds(lats[k]) for k in lats)
+    per = {k: cpu[k] / len(lats[k]) * MS for k in lats}
+    return [name, f"{num(thread.p50)} → {num(process.p50)}", f"{process.p50 - thread.p50:+.2f}",
+            f"{num(thread.p95)} → {num(process.p95)}",
+            f"{num(per['thread'])} → {num(per['process'])}",
+            f"{per['process'] - per['thread']:+.2f}"]  # fmt: skip
+
+
+def isolation(report: Report, seconds: float) -> None:
+    """The isolation's cost for a one-line template, the sample and the long résumé."""
+    with tempfile.TemporaryDirectory() as root:
+        tiny = Path(root) / "tiny"
+        (tiny / "tiny").mkdir(parents=True)
+        (tiny / "tiny" / "main.typ").write_text(TINY_MAIN, encoding="utf-8")
+        (tiny / "tiny" / "template.json").write_text(json.dumps(TINY_META), encoding="utf-8")
+        long = json.loads(LONG.read_text("utf-8"))
+        cases = [
+            ("a one-line template", {"name": "A"}, tiny),
+            ("the sample", sample_resume(), None),
+        ]
+        for name, resume, templates in [*cases, ("a long résumé", long, None)]:
+            measure.wait_for_quiet()
+            folder = templates or default_templates_dir()
+            report.isolation.append(asyncio.run(_isolation(name, resume, folder, seconds)))
+            say(f"  {' | '.join(report.isolation[-1])}")
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+def templates(report: Report, runs: int) -> None:
+    """Each template: pages of the sample, median CPU ms per compile (a new name each time,
+    after five to warm up), per page; the CPU of one 50 and 100 KiB word (grows linearly).
+    """
+    folder, sample = default_templates_dir(), sample_resume()
+    for template in list_templates(folder):
+        options, times, pdf = RenderOptions(template.name), [], b""
+        for index in range(5 + runs):
+            started = time.process_time()
+            pdf = render_pdf(variant(sample, index), options, templates_dir=folder)
+            times.append(time.process_time() - started)
+        ms, pages = statistics.median(times[5:]) * MS, len(PdfReader(BytesIO(pdf)).pages)
+        words = []
+        for kib in (50, 100):
+            doc = {"basics": {"name": "A", "summary": ("abcdefghij" * 103 * kib)[: kib * 1024]}}
+            started = time.process_time()
+            render_pdf(doc, options, templates_dir=folder)
+            words.append(f"{time.process_time() - started:.2f} s")
+        report.templates.append([template.name, str(pages), num(ms), num(ms / pages), *words])
+        say(f"  {' | '.join(report.templates[-1])}")
+
+
+# -- the peers ---------------------------------------------------------------------------------
+
+
+def _weasyprint(start_at: float, seconds: float, offset: int) -> tuple[list[float], float, bytes]:
+    """One process's closed loop from ``start_at`` (wall clock, so that processes start
+    together); its latencies, CPU seconds and one PDF.
+    """
+    from weasyprint import HTML  # noqa: PLC0415  # pyright: ignore[reportMissingImports]  (bench group)
+
+    resume, lats = sample_resume(), []
+    pdf = HTML(string=resume_html(variant(resume, offset))).write_pdf() or b""
+    time.sleep(max(start_at - time.time(), 0.0))
+    cpu, deadline = time.process_time(), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        page = resume_html(variant(resume, offset := offset + 1))
+        started = time.perf_counter()
+        HTML(string=page).write_pdf()
+        lats.append(time.perf_counter() - started)
+    return lats, time.process_time() - cpu, pdf
+
+
+async def _print(page: Page, counter: Iterator[int], deadline: float, lats: list[float]) -> None:
+    """One page printing distinct résumés back to back until the deadline."""
+    resume = sample_resume()
+    while time.perf_counter() < deadline:
+        html = resume_html(variant(resume, next(counter)))
+        started = time.perf_counter()
+        await page.set_content(html)
+        await page.pdf(format="A4", print_background=True)
+        lats.append(time.perf_counter() - started)
+
+
+async def _chromium(report: Report, seconds: float) -> None:
+    """One browser, 1 then 2 reused pages printing distinct résumés back to back."""
+    from playwright.async_api import async_playwright  # noqa: PLC0415
+
+    resume, counter = sample_resume(), iter(range(10**9))
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = [await browser.new_page() for _ in range(2)]
+        pdf = b""
+        for page in pages:
+            await page.set_content(resume_html(resume))
+            pdf = await page.pdf(format="A4", print_background=True)
+        for workers in (1, 2):
+            await asyncio.to_thread(measure.wait_for_quiet)
+            lats: list[float] = []
+            deadline = time.perf_counter() + seconds
+
+            cpu, started = tree_cpu_seconds(os.getpid()), time.perf_counter()
+            await asyncio.gather(*(_print(p, counter, deadline, lats) for p in pages[:workers]))
+            elapsed = time.perf_counter() - started
+            cpu = tree_cpu_seconds(os.getpid()) - cpu
+            report.engines.append(engine("Chromium", "distinct", workers, lats, elapsed, cpu, pdf))
+        await browser.close()
+
+
+def peers(report: Report, seconds: float, *, chromium: bool) -> None:
+    """WeasyPrint (1 and 2 processes: it holds the GIL) and Chromium; a missing one is noted."""
+    try:
+        for workers in (1, 2):
+            measure.wait_for_quiet()
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                start_at = time.time() + 8.0  # every process imports WeasyPrint first
+                runs = [(start_at, seconds, 10_000 * i) for i in range(workers)]
+                done = list(pool.map(_weasyprint, *zip(*runs, strict=True)))
+            lats = [lat for one, _, _ in done for lat in one]
+            cpu = sum(spent for _, spent, _ in done)
+            report.engines.append(
+                engine("WeasyPrint", "distinct", workers, lats, seconds, cpu, done[0][2])
+            )
+    except (ImportError, OSError) as error:
+        report.notes.append(f"WeasyPrint could not run: {error}")
+    if chromium:
+        try:
+            asyncio.run(_chromium(report, seconds))
+        except Exception as error:  # noqa: BLE001  (Playwright's errors are many: note them)
+            report.notes.append(f"Chromium could not run: {type(error).__name__}: {error}")
+
+
+# -- Vitae end to end --------------------------------------------------------------------------
+
+
+def e2e(
+    report: Report, children: Children, workdir: Path, plan: Plan, config: StackConfig,
+    *, profile: Path | None = None, saturation: float | None = None,
+) -> ConfigResult | None:  # fmt: skip
+    """One configuration (see ``measure_stack``); a failure is noted and the run goes on."""
+    say(f"  {config.label}{' (store counted)' * config.count_store} …")
+    try:
+        stack = start_stack(config, children, workdir)
+        try:
+            result = run(measure_stack(stack, plan, profile, saturation))
+        finally:
+            stack.stop()
+    except BenchError as error:
+        say(f"    failed: {error}")
+        report.notes.append(f"{config.label} failed: {str(error).splitlines()[0]}")
+        return None
+    report.notes += result.notes
+    return result
+
+
+def cpu_row(config: ConfigResult, phase: Phase) -> list[str]:
+    """CPU ms per completed export of one phase, by process; the store beside the service."""
+    vitae, store = phase.cpu_ms(*VITAE), phase.cpu_ms("mongoeco")
+    wall, has = max(phase.cpu.get("wall", 1.0), 1e-9), phase.cpu.__contains__
+    figures = [phase.cpu_ms(name) for name in ("api", "worker-", "render-")]
+    figures += [vitae, store, 100 * store / (store + vitae), phase.cpu_ms("valkey")]
+    figures += [phase.cpu_ms("moto") if has("moto") else math.nan, phase.cpu_ms("client")]
+    figures += [phase.per_export("redis:")]
+    figures += [phase.per_export("mongo:") if has("store proxy") else math.nan]
+    return [config.label, phase.name, *map(num, figures), num(phase.cpu.get("other", 0) / wall, 2)]
+
+
+LATENCY = [
+    *("configuration", "load", "offered /s", "completed /s", "p50 ms", "p95 ms", "p99 ms"),
+    *("max ms", "errors / sent", "client lag max ms"),
+]
+STAGES = ["configuration", "POST answered", "queued", "in the worker", "completed → event"]
+CPU = [
+    *("configuration", "load", "API", "worker(s)", "render processes", "service (API + workers)"),
+    *("store (mongoeco)", "store's share %", "Valkey", "moto", "load client"),
+    *("Valkey commands/export", "store commands/export", "other processes (cores)"),
+]
+
+
+def latency_row(config: ConfigResult, phase: Phase) -> list[str]:
+    """A row of the latency table."""
+    lat, errors = phase.latency, dict(phase.errors)
+    sent = f"{sum(errors.values())} / {len(phase.outcomes)} {errors or ''}".strip()
+    figures = [phase.rate, phase.throughput, lat.p50, lat.p95, lat.p99, lat.max]
+    return [config.label, phase.name, *map(num, figures), sent, num(phase.max_lateness * MS)]
+
+
+def markdown(report: Report, head: str) -> str:
+    """The generated part of docs/benchmarks.md."""
+    runs = [(c, p) for c in report.configs for p in c.phases]
+    halves = [(c, p) for c, p in runs if p.name == "50%"]
+    engines = ["engine", "inputs", "threads / workers", "p50 ms", "p95 ms", "PDFs/s", "CPU ms/PDF"]
+    isolation = ["résumé", "p50 ms thread → process", "Δ", "p95 ms", "CPU ms/render", "Δ"]
+    templates = ["template", "pages", "CPU ms/document", "CPU ms/page", "50 KiB word", "100 KiB"]
+    sections = [
+        ("Typst alone and the peers (closed loop)", [*engines, "pages", "n"],
+         report.engines),
+        ("What a render process costs against a thread", isolation, report.isolation),
+        ("Compile CPU per template (the sample, median)", templates, report.templates),
+        ("Vitae end to end (open loop; scheduled POST → `completed` event on its stream)",
+         LATENCY, [latency_row(c, p) for c, p in runs]),
+        ("Where the time goes at 50 % (medians, ms)", STAGES,
+         [[c.label, *map(num, p.stage_medians().values())] for c, p in halves]),
+        ("CPU per completed export (ms, /proc): the service, and the store apart", CPU,
+         [cpu_row(c, p) for c, p in runs]),
+        ("Saturation (exports/s), local storage", ["", "1 render process", "2 render processes"],
+         [[f"{w} worker(s)", *(num(report.matrix.get((w, r), math.nan)) for r in (1, 2))]
+          for w in (1, 2)] if report.matrix else []),
+    ]  # fmt: skip
+    sections += [
+        (f"Profile of {name} at 50 % ({c.label}), py-spy, self time", ["function", "samples"],
+         [[f"`{f}`", f"{100 * share:.1f} %"] for f, share in top])
+        for c in report.configs for name, top in c.profile.items()
+    ]  # fmt: skip
+    parts = [head] + [f"### {title}\n\n{table(h, rows)}" for title, h, rows in sections if rows]
+    return "\n\n".join(parts + [f"- {n}" for n in report.notes])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="shorter phases (about 3 minutes)")
-    parser.add_argument("--no-s3", action="store_true", help="skip the S3 (moto) configuration")
-    parser.add_argument("--no-chromium", action="store_true", help="skip headless Chromium")
-    parser.add_argument("--no-knobs", action="store_true", help="skip the tuning-knob runs")
-    parser.add_argument("--threads", type=int, default=2, help="N of the limit (default 2)")
-    parser.add_argument(
-        "--count-store",
-        action="store_true",
-        help="count the store's commands per export through a proxy (adds a hop)",
-    )
-    parser.add_argument("--doc", type=Path, default=DOC, help="the Markdown file to update")
-    parser.add_argument("--plot", type=Path, default=PLOT, help="the PNG plot to write")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    add = parser.add_argument
+    add("--quick", action="store_true", help="shorter phases (about 5 minutes)")
+    add("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
+    add("--no-s3", action="store_true", help="skip the S3 (moto) configuration")
+    add("--no-chromium", action="store_true", help="skip headless Chromium")
+    add("--threads", type=int, default=2, help="N of the Typst threads (2)")
+    add("--profile", action="store_true", help="py-spy on the API and worker at 50 %% load")
+    add("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
     return parser.parse_args(argv)
 
 
-def run_limit(report: Report, seconds: float, threads: int) -> None:
-    """Typst in-process, same and distinct inputs, on 1 and N threads."""
-    say("the limit: Typst in-process …")
-    for count in sorted({1, threads}):
-        for inputs in ("same", "distinct"):
-            row = measure_typst(count, seconds, inputs)
-            report.limit.append(row)
-            say(
-                f"  {inputs:>8}, {count} thread(s): median {row.median_ms:.1f} ms, "
-                f"{row.per_second:.1f}/s, CPU {row.cpu_ms:.1f} ms/compile"
-            )
-    say("  the isolation: a render process against a thread …")
-    for cost in measure_isolation(min(seconds, 5.0)):
-        report.notes.append(cost.line())
-        say(f"    {cost.line()}")
-
-
-def run_peers(report: Report, seconds: float, *, chromium: bool) -> None:
-    """WeasyPrint and Chromium on the same résumé as HTML; a missing engine is noted."""
-    from peers_render import measure_chromium, measure_weasyprint  # noqa: PLC0415
-
-    say("the peers …")
-    try:
-        for workers in (1, 2):
-            report.peers.append(measure_weasyprint(workers, seconds))
-    except (ImportError, OSError) as error:
-        report.notes.append(f"WeasyPrint could not run ({error}); see docs/benchmarks.md")
-    if chromium:
-        try:
-            report.peers += measure_chromium([1, 2], seconds)
-        except (ImportError, BenchError) as error:
-            report.notes.append(f"Chromium could not run: {error}")
-        except Exception as error:  # noqa: BLE001  (Playwright's errors are many; note and go on)
-            report.notes.append(f"Chromium failed: {type(error).__name__}: {error}")
-    for row in report.peers:
-        say(
-            f"  {row.engine}, {row.workers} worker(s): median {row.median_ms:.1f} ms, "
-            f"{row.per_second:.1f}/s, CPU {row.cpu_ms:.1f} ms/PDF"
-        )
-
-
-def run_e2e(
-    report: Report,
-    children: Children,
-    workdir: Path,
-    durations: Durations,
-    args: argparse.Namespace,
+def e2e_all(
+    report: Report, children: Children, workdir: Path, plan: Plan, args: argparse.Namespace
 ) -> None:
-    """Each configuration in turn; then the knobs."""
-    say("Vitae end to end …")
-    configs = [StackConfig(1, "local"), StackConfig(2, "local")]
-    if not args.no_s3:
-        configs.append(StackConfig(2, "s3"))
+    """Local storage with 1 and 2 workers, S3 with 2; the store's commands behind the proxy."""
+    say("e2e …")
+    configs = [StackConfig(1), StackConfig(2)] + [StackConfig(2, storage="s3")] * (not args.no_s3)
     for index, config in enumerate(configs):
-        result = _attempt(report, config, children, workdir / f"e2e-{index}", durations.plan, args)
-        if result is not None:
+        spy = workdir / "profile" if args.profile and index == 0 else None
+        if result := e2e(report, children, workdir / f"e2e-{index}", plan, config, profile=spy):
             report.configs.append(result)
-    if args.no_knobs or args.quick:
-        return
-    say("tuning knobs …")
-    for index, config in enumerate(KNOBS):
-        result = _attempt(
-            report, config, children, workdir / f"knob-{index}", durations.knobs, args
-        )
-        if result is not None:
-            report.knobs.append(result)
+    if report.configs:  # the store's commands: one more 50 % phase behind the proxy
+        counted = Plan(plan.duration, (0.5,), pool=plan.pool)
+        saturation = report.configs[0].saturation
+        config = StackConfig(1, count_store=True)
+        if result := e2e(
+            report, children, workdir / "counted", counted, config, saturation=saturation
+        ):
+            result.label += " (store counted, one more hop)"
+            report.configs.append(result)
 
 
-def _attempt(
-    report: Report,
-    config: StackConfig,
-    children: Children,
-    workdir: Path,
-    plan: Plan,
-    args: argparse.Namespace,
-) -> ConfigResult | None:
-    """One configuration; a failure is noted in the report and the run goes on."""
-    try:
-        return run_config(config, children, workdir, plan, count_store=args.count_store)
-    except BenchError as error:
-        say(f"    {config.label} failed: {error}")
-        report.notes.append(f"{config.label} failed: {str(error).splitlines()[0]}")
-        return None
-
-
-def measure(args: argparse.Namespace, children: Children, workdir: Path) -> int:
-    """The default run: limit, peers, end to end, knobs; then the report."""
-    durations = QUICK if args.quick else FULL
-    started = time.monotonic()
-    report = Report(
-        command=command_line(),
-        started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        load_before=load_average(),
+def run_parts(args: argparse.Namespace, children: Children, workdir: Path) -> Report:
+    """Each part asked for, in order."""
+    parts, report = args.only or PARTS, Report()
+    seconds = 1.5 if args.quick else 3.0
+    plan = (
+        Plan(4.0, (0.25, 0.5, 0.9), pool=40, probe=30)
+        if args.quick
+        else Plan(10.0, (0.25, 0.5, 0.9))
     )
-    run_limit(report, durations.limit, args.threads)
-    run_peers(report, durations.peers, chromium=not args.no_chromium)
-    run_e2e(report, children, workdir, durations, args)
-    report.elapsed = time.monotonic() - started
-    report.load_after = load_average()
-    plot = None if args.no_write else plot_latency(report, args.plot)
-    markdown = results_markdown(report, plot)
-    say()
-    say(markdown)
-    if not args.no_write:
-        write_block(args.doc, "bench", markdown)
-        say(f"\nwrote {relative(args.doc)}" + (f" and {relative(plot)}" if plot else ""))
-    return 0
+    steps: dict[str, Callable[[], None]] = {
+        "typst": lambda: typst(report, seconds, args.threads),
+        "isolation": lambda: isolation(report, seconds),
+        "templates": lambda: templates(report, 10 if args.quick else 40),
+        "peers": lambda: peers(report, seconds, chromium=not args.no_chromium),
+    }
+    for part in (p for p in PARTS if p in parts and p in steps):
+        say(f"{part} …")
+        steps[part]()
+    if "e2e" in parts:
+        e2e_all(report, children, workdir, plan, args)
+    if "matrix" in parts:
+        say("matrix …")
+        for workers in (1, 2):
+            for render in (1, 2):
+                config = StackConfig(workers, render=render)
+                path = workdir / f"matrix-{workers}-{render}"
+                if result := e2e(
+                    report, children, path, Plan(plan.duration, (), plan.pool), config
+                ):
+                    report.matrix[workers, render] = result.saturation
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run, report, and stop every process whatever happens."""
-    args = parse_args(argv)
-    stop_on_signals()
+    args, children, started, clock = parse_args(argv), Children(), now(), time.monotonic()
+    measure.stop_on_signals()
     signal.alarm(HARD_LIMIT)
-    children = Children()
     try:
-        with tempfile.TemporaryDirectory(prefix="vitae-pipeline-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="vitae-bench-") as tmp:
             try:
-                return measure(args, children, Path(tmp))
+                report = run_parts(args, children, Path(tmp))
             finally:
                 children.stop_all()
     except KeyboardInterrupt as stop:
-        say(f"\nstopped ({str(stop) or 'Ctrl-C'}); every process the benchmark started is stopped")
+        say(f"\nstopped ({stop or 'Ctrl-C'}); every process the benchmark started is stopped")
         return 130
-    except BenchError as error:
-        say(f"\nthe benchmark failed: {error}")
-        return 1
+    head = heading("just bench", started, time.monotonic() - clock)
+    publish(markdown(report, head), "bench", write=not args.no_write)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

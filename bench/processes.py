@@ -1,4 +1,3 @@
-# ruff: noqa: INP001  (a helper module of bench/ and tests/, not a package)
 """Child processes on this machine, shared by the benchmarks and the process tests (tests/ has
 bench/ on its path): start a command in a session of its own with its output in a log file,
 wait for a line of that log, stop it with a signal and say so when it lingers, and find what
@@ -86,18 +85,13 @@ class Child:
         """The end of its log, for error messages."""
         return "\n".join(self.text().splitlines()[-lines:]) or "<no log>"
 
-    def log_problems(self) -> list[str]:
-        """Lines of its log that report an error."""
-        marks = (" ERROR ", "Traceback", '"level": "error"', '"status": 5')
-        return [line for line in self.text().splitlines() if any(m in line for m in marks)]
-
 
 def spawn(name: str, command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Child:
     """Start a command in a session of its own (a terminal's Ctrl-C reaches only the parent,
     which stops its children in order), its output appended to ``log``.
     """
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603  (our own command line)
+        process = subprocess.Popen(
             command,
             env=env,
             cwd=cwd,
@@ -172,12 +166,6 @@ class Children:
     ) -> Child:
         """Start a command (see ``spawn``) and remember it."""
         return self.add(spawn(name, command, env=env, cwd=cwd, log=log))
-
-    def stop(self, child: Child) -> None:
-        """Stop one child and forget it."""
-        child.stop(timeout=15.0)
-        if child in self._children:
-            self._children.remove(child)
 
     def stop_all(self) -> None:
         """Stop every child still known, newest first; then any process still running below
