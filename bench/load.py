@@ -91,14 +91,7 @@ def parse_event(message: bytes) -> tuple[str, EventData] | None:
 
 # -- a small HTTP/1.1 client -------------------------------------------------------------------
 
-
-@dataclass
-class Connection:
-    """One keep-alive connection to the API."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
+type Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 @dataclass
@@ -118,43 +111,57 @@ class Response:
 
 class Client:
     """HTTP/1.1 to one loopback port, reusing idle connections; a bearer token on every
-    request except event streams, which carry their own token in ``eventsUrl``.
+    request except event streams, which carry their own token in ``eventsUrl``. Hand-written:
+    httpx cost more client CPU, taken from the API (docs/sse-benchmark.md, *The client*).
     """
 
     def __init__(self, port: int, token: str) -> None:
         self.port = port
         self.auth = f"Authorization: Bearer {token}\r\n"
-        self._idle: list[Connection] = []
+        self._idle: list[tuple[Connection, float]] = []  # with the time each became idle
 
-    async def _connect(self) -> Connection:
-        while self._idle:
-            conn = self._idle.pop()
-            if time.monotonic() - conn.idle_since < IDLE_REUSE and not conn.reader.at_eof():
-                return conn
-            conn.writer.close()
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
-        return Connection(reader, writer)
+    async def _send(
+        self, method: str, path: str, body: bytes | None
+    ) -> tuple[Connection, Response]:
+        """Send a request on an idle connection or a new one; the connection and the answer's
+        head (the connection is closed if that fails).
+        """
+        conn: Connection | None = None
+        while self._idle and conn is None:
+            candidate, since = self._idle.pop()
+            if time.monotonic() - since < IDLE_REUSE and not candidate[0].at_eof():
+                conn = candidate
+            else:
+                candidate[1].close()
+        if conn is None:
+            conn = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
+        reader, writer = conn
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+        if "token=" not in path:
+            head += self.auth
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        try:
+            writer.write((head + "\r\n").encode() + (body or b""))
+            lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        except BaseException:
+            writer.close()
+            raise
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])
+        }
+        return (reader, writer), Response(int(lines[0].split(" ", 2)[1]), headers)
 
     def _release(self, conn: Connection, response: Response) -> None:
         if response.headers.get("connection", "").lower() == "close":
-            conn.writer.close()
+            conn[1].close()
         else:
-            conn.idle_since = time.monotonic()
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
 
     def close(self) -> None:
         """Close every idle connection."""
         while self._idle:
-            self._idle.pop().writer.close()
-
-    @staticmethod
-    async def _head(conn: Connection) -> Response:
-        lines = (await conn.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return Response(int(lines[0].split(" ", 2)[1]), headers)
+            self._idle.pop()[0][1].close()
 
     @staticmethod
     async def chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
@@ -163,51 +170,40 @@ class Client:
             yield (await reader.readexactly(size + 2))[:-2]
         await reader.readuntil(b"\r\n")
 
-    def _send(self, conn: Connection, method: str, path: str, body: bytes | None) -> None:
-        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-        if "token=" not in path:
-            head += self.auth
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        conn.writer.write((head + "\r\n").encode() + (body or b""))
-
     async def request(self, method: str, path: str, body: object = None) -> Response:
         """A plain request (``body`` sent as JSON); the whole answer is read."""
-        conn = await self._connect()
+        encoded = None if body is None else msgspec.json.encode(body)
+        (reader, writer), response = await self._send(method, path, encoded)
         try:
-            self._send(conn, method, path, None if body is None else msgspec.json.encode(body))
-            response = await self._head(conn)
             if response.headers.get("transfer-encoding", "").lower() == "chunked":
-                response.body = b"".join([c async for c in self.chunks(conn.reader)])
+                response.body = b"".join([c async for c in self.chunks(reader)])
             else:
                 length = int(response.headers.get("content-length", "0"))
-                response.body = await conn.reader.readexactly(length)
+                response.body = await reader.readexactly(length)
         except BaseException:
-            conn.writer.close()
+            writer.close()
             raise
-        self._release(conn, response)
+        self._release((reader, writer), response)
         return response
 
     async def events(self, path: str) -> AsyncIterator[tuple[str, EventData, float]]:
         """An SSE stream's events (kind, data, monotonic time of receipt) until the server ends
         it (read to its end, so that the connection can serve another request).
         """
-        conn = await self._connect()
+        (reader, writer), response = await self._send("GET", path, None)
         try:
-            self._send(conn, "GET", path, None)
-            response = await self._head(conn)
             if response.status != 200:
                 raise BenchError(f"GET events answered {response.status}")  # noqa: TRY301
             pending = b""
-            async for chunk in self.chunks(conn.reader):
+            async for chunk in self.chunks(reader):
                 at = time.monotonic()
                 *messages, pending = EVENT_SPLIT.split(pending + chunk)
                 for event in filter(None, map(parse_event, messages)):
                     yield *event, at
         except BaseException:
-            conn.writer.close()
+            writer.close()
             raise
-        self._release(conn, response)
+        self._release((reader, writer), response)
 
 
 # -- exports -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from processes import ProcessError, descendants
+from processes import Children, ProcessError, descendants
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -172,9 +173,10 @@ class CpuMeter:
         return spent
 
 
-def stop_on_signals() -> None:
-    """SIGTERM, SIGHUP and the time limit (SIGALRM) end a benchmark like Ctrl-C: through its
-    ``finally`` blocks, which stop every process it started.
+def supervise(name: str, limit: float, work: Callable[[Children, Path], None]) -> int:
+    """Run ``work`` with a temporary folder and the list of the processes it starts, and stop
+    every one of them whatever happens. Ctrl-C, SIGTERM, SIGHUP and the time ``limit`` (in
+    seconds, SIGALRM) end it through its ``finally`` blocks. The exit status.
     """
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -184,27 +186,34 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
         signal.signal(signum, interrupt)
+    signal.alarm(round(limit))
+    children = Children()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"vitae-{name}-") as tmp:
+            try:
+                work(children, Path(tmp))
+            finally:
+                children.stop_all()
+    except KeyboardInterrupt as stop:
+        say(f"\nstopped ({stop or 'Ctrl-C'}); every process started is stopped")
+        return 130
+    except BenchError as error:
+        say(f"failed: {error}")
+        return 1
+    return 0
 
 
 # -- py-spy ------------------------------------------------------------------------------------
 
 
 def start_profile(pids: dict[str, int], seconds: float, out: Path) -> list[subprocess.Popen[bytes]]:
-    """``py-spy record`` on each process for ``seconds``, raw stacks to ``out/NAME.txt``."""
+    """``py-spy record`` on each process for ``seconds``, raw stacks to ``out/NAME``."""
     out.mkdir(parents=True, exist_ok=True)
     spy = str(Path(sys.executable).with_name("py-spy"))
-    options = [
-        "--duration",
-        str(round(seconds)),
-        "--rate",
-        "200",
-        "--gil",
-        "--nonblocking",
-        "--format",
-    ]
+    options = f"--duration {round(seconds)} --rate 200 --gil --nonblocking --format raw".split()
     return [
         subprocess.Popen(
-            [spy, "record", "--pid", str(pid), *options, "raw", "--output", str(out / name)],
+            [spy, "record", "--pid", str(pid), *options, "--output", str(out / name)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

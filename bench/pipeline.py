@@ -28,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -36,17 +35,18 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import measure
 from load import ConfigResult, Phase, Plan, measure_stack, run, sample_resume, variant
-from measure import MS, ROOT, BenchError, Latency, say, tree_cpu_seconds
+from measure import MS, ROOT, BenchError, Latency, say, supervise, tree_cpu_seconds
 from peers_html import resume_html
 from processes import Children
 from pypdf import PdfReader
-from report import heading, now, num, publish, table
+from report import command_line, heading, now, num, publish, table
 from stack import StackConfig, start_stack
 
 from vitae.rendering import Renderer, RenderOptions, default_templates_dir, list_templates
@@ -92,20 +92,25 @@ class Report:
 # -- Typst alone -------------------------------------------------------------------------------
 
 
+def _classic(resume: dict[str, Any]) -> bytes:
+    """The résumé compiled with the ``classic`` template, in this thread."""
+    return render_pdf(resume, RenderOptions("classic"), templates_dir=default_templates_dir())
+
+
 def _compiles(inputs: str, deadline: float, counter: Iterator[int]) -> list[float]:
     """One thread's closed loop of ``render_pdf`` until the deadline."""
-    resume, options, lats = sample_resume(), RenderOptions("classic"), []
+    resume, lats = sample_resume(), []
     while time.perf_counter() < deadline:
         doc = resume if inputs == "same" else variant(resume, next(counter))
         started = time.perf_counter()
-        render_pdf(doc, options, templates_dir=default_templates_dir())
+        _classic(doc)
         lats.append(time.perf_counter() - started)
     return lats
 
 
 def _warm(ready: threading.Barrier) -> None:
     """Build this thread's compiler, then wait for the others'."""
-    render_pdf(sample_resume(), RenderOptions("classic"), templates_dir=default_templates_dir())
+    _classic(sample_resume())
     ready.wait()
 
 
@@ -125,9 +130,7 @@ def typst(report: Report, seconds: float, threads: int) -> None:
                     for x in one
                 ]
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            pdf = render_pdf(
-                sample_resume(), RenderOptions("classic"), templates_dir=default_templates_dir()
-            )
+            pdf = _classic(sample_resume())
             report.engines.append(engine("Typst", inputs, count, lats, elapsed, cpu, pdf))
 
 
@@ -388,20 +391,6 @@ def markdown(report: Report, head: str) -> str:
     return "\n\n".join(parts + [f"- {n}" for n in report.notes])
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    add = parser.add_argument
-    add("--quick", action="store_true", help="shorter phases (about 5 minutes)")
-    add("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
-    add("--no-s3", action="store_true", help="skip the S3 (moto) configuration")
-    add("--no-chromium", action="store_true", help="skip headless Chromium")
-    add("--threads", type=int, default=2, help="N of the Typst threads (2)")
-    add("--profile", action="store_true", help="py-spy on the API and worker at 50 %% load")
-    add("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
-    return parser.parse_args(argv)
-
-
 def e2e_all(
     report: Report, children: Children, workdir: Path, plan: Plan, args: argparse.Namespace
 ) -> None:
@@ -456,23 +445,25 @@ def run_parts(args: argparse.Namespace, children: Children, workdir: Path) -> Re
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run, report, and stop every process whatever happens."""
-    args, children, started, clock = parse_args(argv), Children(), now(), time.monotonic()
-    measure.stop_on_signals()
-    signal.alarm(HARD_LIMIT)
-    try:
-        with tempfile.TemporaryDirectory(prefix="vitae-bench-") as tmp:
-            try:
-                report = run_parts(args, children, Path(tmp))
-            finally:
-                children.stop_all()
-    except KeyboardInterrupt as stop:
-        say(f"\nstopped ({stop or 'Ctrl-C'}); every process the benchmark started is stopped")
-        return 130
+def bench(args: argparse.Namespace, children: Children, workdir: Path) -> None:
+    """Run each part asked for, and report."""
+    started, clock = now(), time.monotonic()
+    report = run_parts(args, children, workdir)
     head = heading("just bench", started, time.monotonic() - clock)
     publish(markdown(report, head), "bench", write=not args.no_write)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the benchmark under ``supervise``."""
+    parser = command_line(__doc__)
+    add = parser.add_argument
+    add("--quick", action="store_true", help="shorter phases (about 5 minutes)")
+    add("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
+    add("--no-s3", action="store_true", help="skip the S3 (moto) configuration")
+    add("--no-chromium", action="store_true", help="skip headless Chromium")
+    add("--threads", type=int, default=2, help="N of the Typst threads (2)")
+    add("--profile", action="store_true", help="py-spy on the API and worker at 50 %% load")
+    return supervise("bench", HARD_LIMIT, partial(bench, parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -92,12 +92,7 @@ def spawn(name: str, command: list[str], *, env: dict[str, str], cwd: Path, log:
     """
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     return Child(name, process, log)
 

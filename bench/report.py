@@ -5,6 +5,7 @@ of docs/benchmarks.md between its ``<!-- NAME:begin -->`` and ``<!-- NAME:end --
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -20,6 +21,18 @@ from measure import ROOT, say
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PACKAGES = ("typst", "weasyprint", "playwright", "litestar", "saq", "mongoeco", "moto")
+
+
+def command_line(doc: str | None, *, writes: bool = True) -> argparse.ArgumentParser:
+    """An entry point's options, described by the first paragraph of its docstring; with
+    ``writes``, ``--no-write``.
+    """
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n", 1)[0])
+    if writes:
+        parser.add_argument(
+            "--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone"
+        )
+    return parser
 
 
 def num(value: float, digits: int = 1) -> str:

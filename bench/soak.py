@@ -6,33 +6,32 @@ The same steady open-loop load twice: on an empty store, then on one seeded with
 created over the past 29 days so that the retention purge leaves them alone), inserted
 straight into the store. Reported side by side: latency, the store's and the service's CPU
 per export, ``GET /api/exports?limit=20`` for the user with 1,000 exports, each process's
-resident memory before and after the load. Every phase is bounded, the run stops itself
-after ``HARD_LIMIT``, and every process it started is stopped whatever happens.
+resident memory before and after the load.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pymongo
 from bson import ObjectId
 from load import Client, Phase, create_resumes, open_loop, run
-from measure import MB, Latency, rss_bytes, say, stop_on_signals
-from processes import Children
-from report import heading, now, num, publish
+from measure import MB, Latency, rss_bytes, say, supervise
+from report import command_line, heading, now, num, publish, table
 from stack import StackConfig, start_stack
 
 from vitae.exports.models import Export, ExportStatus
 from vitae.users.models import User
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from processes import Children
     from stack import Stack
 
 HARD_LIMIT = 20 * 60
@@ -43,7 +42,8 @@ def seed(stack: Stack, history: int, users: int) -> float:
     """Insert the history straight into the store, a thousand at a time; the seconds taken."""
     started, now_ = time.monotonic(), datetime.now(UTC)
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        f"mongodb://127.0.0.1:{stack.store.port}/?directConnection=true", tz_aware=True
+        f"mongodb://127.0.0.1:{stack.servers['mongoeco'].port}/?directConnection=true",
+        tz_aware=True,
     )
     with client:
         db = client["vitae"]
@@ -95,65 +95,59 @@ async def load(stack: Stack, rate: float, seconds: float) -> tuple[Phase, Latenc
         client.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Both runs, the report, and every process stopped whatever happens."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    add = parser.add_argument
-    add("--history", type=int, default=50_000, help="exports seeded (50,000)")
-    add("--users", type=int, default=1_000, help="users they belong to (1,000)")
-    add("--rate", type=float, default=5.0, help="exports offered per second (5)")
-    add("--seconds", type=float, default=60.0, help="length of the load (60)")
-    add("--quick", action="store_true", help="5,000 exports seeded and 15 s of load")
-    add("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.history, args.seconds = min(args.history, 5_000), min(args.seconds, 15.0)
-    stop_on_signals()
-    signal.alarm(HARD_LIMIT)
-    children, started, clock = Children(), now(), time.monotonic()
+def soak(args: argparse.Namespace, children: Children, workdir: Path) -> None:
+    """Both runs, and the report."""
+    started, clock, seeding = now(), time.monotonic(), 0.0
     runs: list[tuple[Phase, Latency, dict[str, Any]]] = []
-    seeding = 0.0
-    try:
-        with tempfile.TemporaryDirectory(prefix="vitae-soak-") as tmp:
-            for history in (0, args.history):
-                say(f"{history:,} stored exports: starting the service …")
-                stack = start_stack(StackConfig(1), children, Path(tmp) / f"run-{history}")
-                try:
-                    if history:
-                        seeding = seed(stack, history, args.users)
-                        say(f"  seeded in {seeding:.0f} s")
-                    runs.append(run(load(stack, args.rate, args.seconds)))
-                finally:
-                    stack.stop()
-    except KeyboardInterrupt as stop:
-        say(f"\nstopped ({stop or 'Ctrl-C'}); every process the soak started is stopped")
-        return 130
+    for history in (0, args.history):
+        say(f"{history:,} stored exports: starting the service …")
+        stack = start_stack(StackConfig(1), children, workdir / f"run-{history}")
+        try:
+            if history:
+                seeding = seed(stack, history, args.users)
+                say(f"  seeded in {seeding:.0f} s")
+            runs.append(run(load(stack, args.rate, args.seconds)))
+        finally:
+            stack.stop()
     (empty, empty_lists, empty_rss), (full, full_lists, full_rss) = runs
-    offered = int(args.rate * args.seconds)
+    service = ("api", "worker-", "render-")
     rows = [
         ("exports completed", len(empty.completed), len(full.completed)),
         ("p50 ms", empty.latency.p50, full.latency.p50),
         ("p95 ms", empty.latency.p95, full.latency.p95),
         ("p99 ms", empty.latency.p99, full.latency.p99),
         ("store (mongoeco) CPU ms per export", empty.cpu_ms("mongoeco"), full.cpu_ms("mongoeco")),
-        ("service (API + worker) CPU ms per export", empty.cpu_ms("api", "worker-", "render-"),
-         full.cpu_ms("api", "worker-", "render-")),
+        ("service (API + worker) CPU ms per export", empty.cpu_ms(*service), full.cpu_ms(*service)),
         (f"`GET /api/exports?limit=20` p50 ms ({OWN:,} exports)", empty_lists.p50, full_lists.p50),
         (f"`GET /api/exports?limit=20` p95 ms ({OWN:,} exports)", empty_lists.p95, full_lists.p95),
-    ]  # fmt: skip
+    ]
+    cells = [[name, num(a), num(b), f"{b / a:.2f}×"] for name, a, b in rows]
+    cells += [[f"{n} resident MB, before → after", empty_rss[n], full_rss.get(n, "–"), ""]
+              for n in empty_rss]  # fmt: skip
+    head = heading("just soak", started, time.monotonic() - clock)
+    offered = f"{args.rate:g} exports/s offered for {args.seconds:g} s"
+    total = int(args.rate * args.seconds)
     lines = [
-        heading("just soak", started, time.monotonic() - clock) + f" {args.rate:g} exports/s "
-        f"offered for {args.seconds:g} s ({offered}) on each store; seeding took {seeding:.0f} s.",
-        "",
-        f"| | empty store | {args.history:,} stored exports | ratio |",
-        "| --- | --- | --- | --- |",
-        *(f"| {name} | {num(a)} | {num(b)} | {b / a:.2f}× |" for name, a, b in rows),
-        *(f"| {n} resident MB, before → after | {empty_rss[n]} | {full_rss.get(n, '–')} | |"
-          for n in empty_rss),
-        "", f"Errors: {dict(empty.errors)} empty, {dict(full.errors)} with the history.",
-    ]  # fmt: skip
-    publish("\n".join(lines), "soak", write=not args.no_write)
-    return 0
+        f"{head} {offered} ({total}) on each store; seeding took {seeding:.0f} s.",
+        table(["", "empty store", f"{args.history:,} stored exports", "ratio"], cells),
+        f"Errors: {dict(empty.errors)} empty, {dict(full.errors)} with the history.",
+    ]
+    publish("\n\n".join(lines), "soak", write=not args.no_write)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the soak under ``supervise``."""
+    parser = command_line(__doc__)
+    add = parser.add_argument
+    add("--history", type=int, default=50_000, help="exports seeded (50,000)")
+    add("--users", type=int, default=1_000, help="users they belong to (1,000)")
+    add("--rate", type=float, default=5.0, help="exports offered per second (5)")
+    add("--seconds", type=float, default=60.0, help="length of the load (60)")
+    add("--quick", action="store_true", help="5,000 exports seeded and 15 s of load")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.history, args.seconds = min(args.history, 5_000), min(args.seconds, 15.0)
+    return supervise("soak", HARD_LIMIT, partial(soak, args))
 
 
 if __name__ == "__main__":

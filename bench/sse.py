@@ -2,14 +2,9 @@
 process, exports driven through one worker, and the delay from each event's publish on Valkey
 to its receipt by every stream that follows it. docs/sse-benchmark.md explains the method.
 
-One export per user is queued before the streams open and the worker starts only once they
-are all open, so each stream's first event proves its subscription. Then the worker starts
-(the queued exports warm it up) and ``--exports`` exports are requested at ``--rate`` per
-second, round-robin over ``--users`` users: each event must reach streams/users streams.
-
-Publish time: a raw Redis client in a process of its own (this script with ``--clock URL``)
-pattern-subscribes to ``vitae:*`` and stamps each event with ``time.monotonic_ns()`` when its
-blocking read returns; the streams stamp each chunk with the same clock on arrival.
+The worker starts once every stream is open: one export per user queued before proves each
+stream's subscription. The publish clock is this script with ``--clock URL``, in a process of
+its own, on the streams' clock (``time.monotonic_ns``).
 """
 
 from __future__ import annotations
@@ -21,7 +16,6 @@ import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -31,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
-from load import Client, run, sample_resume
-from measure import MB, BenchError, CpuMeter, Latency, cpu_seconds, rss_bytes, say
+from load import TERMINAL, Client, run, sample_resume
+from measure import MB, BenchError, CpuMeter, Latency, cpu_seconds, rss_bytes, say, supervise
 from processes import Child, Children
-from report import machine
+from report import command_line, machine
 from stack import StackConfig, start_stack
 
 from vitae.cli import create_user
@@ -43,7 +37,6 @@ from vitae.settings import settings_from_env
 if TYPE_CHECKING:
     from stack import Stack
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 FD_MARGIN = 512  # descriptors beyond one per stream: servers, logs, libraries
 
 
@@ -211,6 +204,15 @@ def report_open(streams: list[Stream], grown: int, took: float) -> list[Stream]:
     return ready
 
 
+def report_phases(phases: list[tuple[str, dict[str, float]]], names: list[str]) -> None:
+    """The CPU seconds of each process in each phase."""
+    say("CPU seconds by phase:")
+    say(f"  {'phase':<10}{'wall s':>8}" + "".join(f"{n:>9}" for n in names))
+    for name, spent in phases:
+        cells = "".join(f"{spent.get(n, 0):>9.2f}" for n in names)
+        say(f"  {name:<10}{spent['wall']:>8.1f}{cells}")
+
+
 async def bench(args: argparse.Namespace, children: Children, workdir: Path) -> None:
     """Open, idle, drive, close, and report each phase."""
     accounts = await start(args, children, workdir)
@@ -230,11 +232,8 @@ async def bench(args: argparse.Namespace, children: Children, workdir: Path) -> 
     await phase("baseline", asyncio.sleep(args.idle))
     users = [user for user, *_ in accounts.clients]
     streams = [Stream(users[i % len(users)]) for i in range(args.streams)]
-    rss, gate, reader = (
-        rss_bytes(api),
-        asyncio.Semaphore(args.open_concurrency),
-        Client(stack.port, ""),
-    )
+    rss, reader = rss_bytes(api), Client(stack.port, "")
+    gate = asyncio.Semaphore(args.open_concurrency)
     say(f"opening {len(streams)} streams ({args.open_concurrency} at a time) …")
     tasks = [
         asyncio.create_task(follow(s, reader, accounts.clients[i % len(users)][3], gate))
@@ -265,36 +264,22 @@ async def bench(args: argparse.Namespace, children: Children, workdir: Path) -> 
     got = max(report_deliveries([e for e in published.events if e[0] >= drive_start], ready), 1)
     api_us, client_us = (phases[-1][1][name] * 1e6 / got for name in ("api", "client"))
     say(f"  CPU per delivery: API {api_us:.0f} µs, the client {client_us:.0f} µs")
-    await close(tasks, url, api, phase)
-    names = [*meter.readers, "client", "other"]
-    say("CPU seconds by phase:")
-    say(f"  {'phase':<10}{'wall s':>8}" + "".join(f"{n:>9}" for n in names))
-    for name, spent in phases:
-        cells = "".join(f"{spent.get(n, 0):>9.2f}" for n in names)
-        say(f"  {name:<10}{spent['wall']:>8.1f}{cells}")
-
-
-async def close(
-    tasks: list[asyncio.Task[None]],
-    url: str,
-    api: int,
-    phase: Callable[[str, Awaitable[object]], Awaitable[None]],
-) -> None:
-    """Close every stream, and see what Valkey and the API give back."""
-    for task in tasks:
+    for task in tasks:  # close every stream, and see what Valkey and the API give back
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     valkey = redis.Redis.from_url(url)
-    gone = wait_for("unsubscribes", lambda: not valkey.pubsub_channels("vitae:*"), 30)
-    await phase("close", gone)
+    await phase(
+        "close", wait_for("unsubscribes", lambda: not valkey.pubsub_channels("vitae:*"), 30)
+    )
     left = len(valkey.pubsub_channels("vitae:*"))
     valkey.close()
     say(f"closed: Valkey channels left {left}, API RSS {rss_bytes(api) / MB:.1f} MiB")
+    report_phases(phases, [*meter.readers, "client", "other"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; every process it started is stopped whatever happens."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    """Parse the command line and run the benchmark under ``supervise``."""
+    parser = command_line(__doc__, writes=False)
     add = parser.add_argument
     add("--streams", type=int, default=1000, help="concurrent dashboard streams (1000)")
     add("--users", type=int, default=4, help="users whose dashboards share the streams (4)")
@@ -318,20 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {machine()}\n{args.streams} streams, {args.users} users, {args.exports} exports "
         f"at {args.rate:g}/s, heartbeat {args.heartbeat:g} s"
     )
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind as on Ctrl-C
-    children = Children()
-    try:
-        with tempfile.TemporaryDirectory(prefix="vitae-sse-") as tmp:
-            run(asyncio.wait_for(bench(args, children, Path(tmp)), args.duration))
-    except (BenchError, TimeoutError) as error:
-        say(f"benchmark failed: {error or 'the --duration deadline passed'}")
-        return 1
-    except KeyboardInterrupt:
-        say("interrupted; every process started was stopped")
-        return 130
-    finally:
-        children.stop_all()
-    return 0
+    return supervise("sse", args.duration, lambda children, tmp: run(bench(args, children, tmp)))
 
 
 if __name__ == "__main__":

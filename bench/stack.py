@@ -37,13 +37,12 @@ PROXY = Path(__file__).with_name("measure.py")
 @dataclass(frozen=True, slots=True)
 class StackConfig:
     """One shape of the service: worker processes, render processes per worker (None: the
-    default, one per CPU), job concurrency per worker, storage, and whether the store is
-    reached through the counting proxy (one more hop: its latencies are not comparable).
+    default, one per CPU), storage, and whether the store is reached through the counting
+    proxy (one more hop: its latencies are not comparable).
     """
 
     workers: int = 1
     render: int | None = None
-    concurrency: int | None = None
     storage: Literal["local", "s3"] = "local"
     count_store: bool = False
 
@@ -51,9 +50,9 @@ class StackConfig:
     def label(self) -> str:
         """A short name for tables."""
         name = f"{self.storage}, {self.workers} worker{'s' * (self.workers > 1)}"
-        knobs = [f"{self.render} render process{'es' * (self.render > 1)}"] if self.render else []
-        knobs += [f"concurrency {self.concurrency}"] if self.concurrency else []
-        return f"{name} ({', '.join(knobs)})" if knobs else name
+        if self.render is None:
+            return name
+        return f"{name} ({self.render} render process{'es' * (self.render > 1)})"
 
 
 @dataclass
@@ -70,11 +69,6 @@ class Stack:
     api: Child | None = None
     workers: list[Child] = field(default_factory=list[Child])
     _redis: Any = None
-
-    @property
-    def store(self) -> Child:
-        """The MongoDB-wire store."""
-        return self.servers["mongoeco"]
 
     def pids(self) -> dict[str, int]:
         """Every process of the stack by role."""
@@ -182,8 +176,6 @@ def start_stack(
         PREFIX + "STREAMS_PER_USER": "100000",  # one user follows every export of the load
         PREFIX + "STORAGE": config.storage,
     }
-    if config.concurrency is not None:
-        stack.env[PREFIX + "WORKER_CONCURRENCY"] = str(config.concurrency)
     if config.render is not None:
         stack.env[PREFIX + "RENDER_PROCESSES"] = str(config.render)
     if config.storage == "s3":
