@@ -1,9 +1,7 @@
 """Open-loop load on a running Vitae: exports arrive at a fixed rate whatever the service's
-progress, and each is followed to its end on its Server-Sent Events stream.
-
-Latency runs from the moment an export was *scheduled* to arrive (so a slow client cannot
-hide queueing) to the receipt of its ``completed`` event. The client is a small HTTP/1.1
-client with keep-alive connections, on uvloop, so that it spends little of the machine.
+progress, and each is followed to its end on its Server-Sent Events stream. Latency runs from
+the moment an export was *scheduled* to arrive (a slow client cannot hide queueing) to the
+receipt of its ``completed`` event.
 
 Saturation: a burst estimates the capacity ``mu0``; exports then arrive at ``OVERLOAD`` times
 that for half a phase, and the completions per second while a backlog is sure to exist (from

@@ -1,21 +1,16 @@
-"""`just bench`: the export pipeline against its limit and its peers, in one run.
+"""`just bench`: the export pipeline against its limit and its peers, in one run; each part is
+described in docs/benchmarks.md.
 
-1. typst: the sample résumé compiled by ``render_pdf`` in this process on 1 and N threads,
-   the same input each time and a distinct one (Typst memoises inside a compiler).
-2. isolation: one render at a time in a thread and in a render process, for a one-line
-   template, the sample (two pages) and a long résumé: what the hand-over costs.
-3. templates: each template's compile CPU per document and per page (the sample, a new name
-   each time, median of process time), and a 50 and a 100 KiB word's cost.
-4. peers: the same résumé as HTML (bench/peers_html.py) by WeasyPrint (1 and 2 processes) and
-   Chromium through Playwright (1 and 2 reused pages).
-5. e2e: the processes ``vitae dev`` starts (bench/stack.py): local storage with 1 and 2
-   workers, S3 (moto) with 2; saturation, then 25/50/90 % of it, open loop (bench/load.py);
-   CPU per export of every process, the store apart from the service; Valkey's commands per
-   export, and the store's in one more 50 % phase behind the counting proxy.
+1. typst: ``render_pdf`` in this process on 1 and N threads, the same input and distinct ones.
+2. isolation: one render at a time in a thread and in a render process (the hand-over's cost).
+3. templates: each template's compile CPU per document and per page, and a long word's.
+4. peers: the same résumé as HTML (bench/peers_html.py) by WeasyPrint and Chromium.
+5. e2e: the processes ``vitae dev`` starts (bench/stack.py) under open-loop load
+   (bench/load.py): saturation, then 25/50/90 % of it; CPU and commands per export.
 6. matrix: saturation of 1 and 2 worker processes, each with 1 and 2 render processes.
 
 Figures are printed and, unless ``--no-write``, written between the ``bench`` markers of
-docs/benchmarks.md. Every process started is stopped on exit, error, Ctrl-C and time limit.
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -124,11 +119,8 @@ def typst(report: Report, seconds: float, threads: int) -> None:
                 measure.wait_for_quiet()
                 cpu, started, counter = time.process_time(), time.perf_counter(), itertools.count()
                 deadlines = [started + seconds] * count
-                lats = [
-                    x
-                    for one in pool.map(_compiles, [inputs] * count, deadlines, [counter] * count)
-                    for x in one
-                ]
+                loops = pool.map(_compiles, [inputs] * count, deadlines, [counter] * count)
+                lats = list(itertools.chain.from_iterable(loops))
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             pdf = _classic(sample_resume())
             report.engines.append(engine("Typst", inputs, count, lats, elapsed, cpu, pdf))
@@ -395,16 +387,17 @@ def e2e_all(
     report: Report, children: Children, workdir: Path, plan: Plan, args: argparse.Namespace
 ) -> None:
     """Local storage with 1 and 2 workers, S3 with 2; the store's commands behind the proxy."""
-    say("e2e …")
     configs = [StackConfig(1), StackConfig(2)] + [StackConfig(2, storage="s3")] * (not args.no_s3)
     for index, config in enumerate(configs):
         spy = workdir / "profile" if args.profile and index == 0 else None
         if result := e2e(report, children, workdir / f"e2e-{index}", plan, config, profile=spy):
             report.configs.append(result)
     if report.configs:  # the store's commands: one more 50 % phase behind the proxy
-        counted = Plan(plan.duration, (0.5,), pool=plan.pool)
+        counted, config = (
+            Plan(plan.duration, (0.5,), pool=plan.pool),
+            StackConfig(1, count_store=True),
+        )
         saturation = report.configs[0].saturation
-        config = StackConfig(1, count_store=True)
         if result := e2e(
             report, children, workdir / "counted", counted, config, saturation=saturation
         ):
@@ -412,36 +405,30 @@ def e2e_all(
             report.configs.append(result)
 
 
+def matrix(report: Report, children: Children, workdir: Path, plan: Plan) -> None:
+    """The saturation of 1 and 2 worker processes, each with 1 and 2 render processes."""
+    for workers, render in itertools.product((1, 2), (1, 2)):
+        config, path = StackConfig(workers, render=render), workdir / f"matrix-{workers}-{render}"
+        if result := e2e(report, children, path, Plan(plan.duration, (), plan.pool), config):
+            report.matrix[workers, render] = result.saturation
+
+
 def run_parts(args: argparse.Namespace, children: Children, workdir: Path) -> Report:
     """Each part asked for, in order."""
-    parts, report = args.only or PARTS, Report()
-    seconds = 1.5 if args.quick else 3.0
-    plan = (
-        Plan(4.0, (0.25, 0.5, 0.9), pool=40, probe=30)
-        if args.quick
-        else Plan(10.0, (0.25, 0.5, 0.9))
-    )
+    report, seconds, fractions = Report(), 1.5 if args.quick else 3.0, (0.25, 0.5, 0.9)
+    plan = Plan(4.0, fractions, pool=40, probe=30) if args.quick else Plan(10.0, fractions)
     steps: dict[str, Callable[[], None]] = {
         "typst": lambda: typst(report, seconds, args.threads),
         "isolation": lambda: isolation(report, seconds),
         "templates": lambda: templates(report, 10 if args.quick else 40),
         "peers": lambda: peers(report, seconds, chromium=not args.no_chromium),
+        "e2e": lambda: e2e_all(report, children, workdir, plan, args),
+        "matrix": lambda: matrix(report, children, workdir, plan),
     }
-    for part in (p for p in PARTS if p in parts and p in steps):
-        say(f"{part} …")
-        steps[part]()
-    if "e2e" in parts:
-        e2e_all(report, children, workdir, plan, args)
-    if "matrix" in parts:
-        say("matrix …")
-        for workers in (1, 2):
-            for render in (1, 2):
-                config = StackConfig(workers, render=render)
-                path = workdir / f"matrix-{workers}-{render}"
-                if result := e2e(
-                    report, children, path, Plan(plan.duration, (), plan.pool), config
-                ):
-                    report.matrix[workers, render] = result.saturation
+    for part in PARTS:
+        if part in (args.only or PARTS):
+            say(f"{part} …")
+            steps[part]()
     return report
 
 
