@@ -36,6 +36,7 @@ EXPORT_TIMEOUT = 60.0  # seconds an export may take before it counts as an error
 IDLE_REUSE = 2.0  # seconds; uvicorn closes keep-alive connections idle for 5
 EVENT_SPLIT = re.compile(rb"\r?\n\r?\n")
 OVERLOAD, REFINE, WINDOW_FROM, PROBE_RATE = 1.3, 1.15, 0.3, 200.0
+WARMUP = 12  # exports at 10/s before a configuration is measured
 
 
 def sample_resume() -> dict[str, Any]:
@@ -321,12 +322,9 @@ class Phase:
         """CPU ms per completed export of the named readers together; a name ending in ``-``
         (``worker-``, ``render-``) stands for every reader it starts.
         """
-        spent = sum(v for k, v in self.cpu.items() if any(_matches(k, n) for n in names))
+        prefixes = tuple(n for n in names if n.endswith("-"))
+        spent = sum(v for k, v in self.cpu.items() if k in names or k.startswith(prefixes))
         return spent / len(self.completed) * MS if self.completed else float("nan")
-
-
-def _matches(key: str, name: str) -> bool:
-    return key.startswith(name) if name.endswith("-") else key == name
 
 
 async def open_loop(
@@ -369,7 +367,6 @@ class Plan:
     duration: float  # seconds of arrivals per phase
     fractions: tuple[float, ...]  # of the saturation throughput
     pool: int = 100  # distinct résumés, cycled
-    warmup: int = 12
     probe: int = 40
 
 
@@ -393,7 +390,7 @@ async def measure_stack(
     client = Client(stack.port, stack.token)
     try:
         resumes = await create_resumes(client, plan.pool)
-        await open_loop(stack, client, resumes, "warm-up", 10.0, plan.warmup)
+        await open_loop(stack, client, resumes, "warm-up", 10.0, WARMUP)
         if saturation is not None:
             result = ConfigResult(stack.config.label, saturation)
             await _fractions(stack, client, resumes, plan, result, profile)
