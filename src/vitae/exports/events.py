@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # A publish waits no longer than this for Redis: a change is never held up by its event.
 PUBLISH_WAIT = 1.0
 
+# The fields an event leaves out of the export it carries.
+SNAPSHOT = {"content"}
+
 type EventKind = Literal["status", "progress"]
 
 
@@ -74,7 +77,11 @@ class ExportEvents:
     ) -> None:
         """Publish on the export's channel and on its owner's channel."""
         event = ExportEvent(
-            kind=kind, export=msgspec.Raw(export.model_dump_json()), stage=stage, progress=progress
+            kind=kind,
+            # Without the résumé snapshot: followers see the API view, never the content.
+            export=msgspec.Raw(export.model_dump_json(exclude=SNAPSHOT)),
+            stage=stage,
+            progress=progress,
         )
         data = _encoder.encode(event)
         try:

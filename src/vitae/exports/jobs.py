@@ -171,10 +171,15 @@ async def _render_export(
         progress = Progress(service, export)
         await stack.enter_async_context(progress.after(deps.settings.jobs.progress_after))
         await progress.report("rendering", 10)
-        resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
-        if resume is None:
-            await service.fail(export.id, "the résumé was deleted before it could be rendered")
-            return {"failed": "resume missing"}
+        # The snapshot taken at request time; an export recorded without one (before
+        # snapshots existed) renders the résumé as it is now.
+        content = export.content
+        if content is None:
+            resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
+            if resume is None:
+                await service.fail(export.id, "the résumé was deleted before it could be rendered")
+                return {"failed": "resume missing"}
+            content = resume.content
         options = RenderOptions(
             template=export.template,
             paper_size="letter" if export.paper_size == "letter" else "a4",
@@ -183,7 +188,7 @@ async def _render_export(
         )
         try:
             with RENDER_TIME.time():
-                pdf = await deps.renderer.render(resume.content, options, owner=userId)
+                pdf = await deps.renderer.render(content, options, owner=userId)
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")
