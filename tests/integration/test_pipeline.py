@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -214,7 +215,7 @@ async def test_the_pdf_shows_the_resume_as_it_was_when_the_export_was_requested(
     async with worker_deps(idle_settings) as deps:
         stored = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
         assert stored is not None
-        assert stored["content"] == {"basics": {"name": "Asked Before"}}
+        assert json.loads(stored["content"]) == {"basics": {"name": "Asked Before"}}
         assert (await render_job(deps, Export.model_validate_doc(stored)))["size"] > 0
         done = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
     assert done is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NotRequired
 
+import msgspec
 from bson import ObjectId
 from saq.job import Status
 from saq.types import Context
@@ -173,7 +174,7 @@ async def _render_export(
         await progress.report("rendering", 10)
         # The snapshot taken at request time; an export recorded without one (before
         # snapshots existed) renders the résumé as it is now.
-        content = export.content
+        content = msgspec.json.decode(export.content) if export.content is not None else None
         if content is None:
             resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
             if resume is None:

@@ -298,7 +298,7 @@ class ExportService:
             file_name=download_name(name),
             callback_url=request.callback_url,
             # The PDF shows the résumé as it is now: the worker renders this snapshot.
-            content=resume.content,
+            content=msgspec.json.encode(resume.content),
         )
 
     async def hand_over(self, export: Export) -> bool:
