@@ -20,7 +20,7 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from vitae.exports.deps import provide_export_service
-from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
+from vitae.exports.events import ExportEvent, decode_event, user_channel
 from vitae.exports.leases import leased
 from vitae.exports.models import TERMINAL, Export
 from vitae.exports.schemas import ExportEventData
@@ -114,7 +114,8 @@ async def follow_export(
 ) -> Messages:
     """The events of one export until it reaches a terminal status."""
     owner = ObjectId(user_id)
-    async with hub.subscribe(export_channel(export_id)) as inbox:
+    # The owner's channel carries every change of theirs; the hub passes on this export's.
+    async with hub.subscribe(user_channel(user_id), export_id) as inbox:
         current = await exports.get(owner, export_id)
         current_message: ServerSentEventMessage | None = None  # if rendered already
         sent = since
