@@ -47,6 +47,16 @@ async def events_channel(client: httpx.AsyncClient, headers: Headers) -> str:
     return f"vitae:users:{me['id']}:exports"
 
 
+async def follow(
+    client: httpx.AsyncClient, settings: Settings, headers: Headers, export: dict[str, Any]
+) -> asyncio.Task[list[dict[str, Any]]]:
+    """Open the export's stream; return once the API has subscribed for it."""
+    stream = asyncio.create_task(collect(client, export["eventsUrl"]))
+    assert settings.redis_url
+    await wait_for_subscribers(settings.redis_url, await events_channel(client, headers))
+    return stream
+
+
 async def collect(
     client: httpx.AsyncClient, url: str, headers: Headers | None = None, limit: float = 30
 ) -> list[dict[str, Any]]:
@@ -63,10 +73,7 @@ async def test_an_export_followed_live_to_its_end(
     headers = await make_user()
     created = await new_export(idle_client, headers)
     # The stream opens while the export is pending; the worker starts only afterwards.
-    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
-    assert idle_settings.redis_url
-    channel = await events_channel(idle_client, headers)
-    await wait_for_subscribers(idle_settings.redis_url, channel)
+    stream = await follow(idle_client, idle_settings, headers, created)
     async with running_worker(idle_settings):
         events = await stream
     kinds = [
@@ -102,9 +109,7 @@ async def test_one_exports_stream_carries_none_of_the_users_other_exports(
     headers = await make_user()
     followed = await new_export(idle_client, headers, "Followed")
     other = await new_export(idle_client, headers, "Other")
-    stream = asyncio.create_task(collect(idle_client, followed["eventsUrl"]))
-    assert idle_settings.redis_url
-    await wait_for_subscribers(idle_settings.redis_url, await events_channel(idle_client, headers))
+    stream = await follow(idle_client, idle_settings, headers, followed)
     for export in (other, followed):
         cancelled = await idle_client.delete(export["statusUrl"], headers=headers)
         assert cancelled.status_code == 200, cancelled.text
@@ -118,10 +123,7 @@ async def test_a_fast_export_has_no_progress_events(
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers, "Quick")
-    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
-    assert idle_settings.redis_url
-    channel = await events_channel(idle_client, headers)
-    await wait_for_subscribers(idle_settings.redis_url, channel)
+    stream = await follow(idle_client, idle_settings, headers, created)
     patient = dataclasses.replace(
         idle_settings, jobs=dataclasses.replace(idle_settings.jobs, progress_after=60)
     )
