@@ -216,6 +216,10 @@ async def test_the_pdf_shows_the_resume_as_it_was_when_the_export_was_requested(
         stored = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
         assert stored is not None
         assert json.loads(stored["content"]) == {"basics": {"name": "Asked Before"}}
+        # Reads that show the export leave the snapshot in the store.
+        assert (await deps.exports.get(stored["userId"], export_id)).content is None
+        [listed], _ = await deps.exports.list(stored["userId"])
+        assert listed.content is None
         assert (await render_job(deps, Export.model_validate_doc(stored)))["size"] > 0
         done = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
     assert done is not None

@@ -354,13 +354,16 @@ class ExportService:
         return len(waiting)
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
-        """The caller's export; another user's is not found."""
-        export = await find_by_id(
-            self.engine, Export, parse_id(export_id, "export"), userId=user_id
+        """The caller's export; another user's is not found. Read by ``_id`` alone (see
+        ``vitae.db.find_by_id``) and without the résumé snapshot: polls and streams read an
+        active export often, and the snapshot may be as large as the résumé.
+        """
+        doc = await self.collection.find_one(
+            {"_id": parse_id(export_id, "export")}, WITHOUT_CONTENT
         )
-        if export is None:
+        if doc is None or doc.get("userId") != user_id:
             raise NotFoundError("no such export", field="id")
-        return export
+        return Export.model_validate_doc(doc)
 
     async def list(
         self,
