@@ -579,38 +579,58 @@ async def test_an_endpoint_added_after_exports_without_one_gets_the_next_event(
     assert await deliveries(api, headers, before) == []
 
 
-async def test_the_endpoint_cache_forgets_a_user_whose_endpoints_change(
-    hooks_settings: Settings, redis: Redis, make_user: MakeUser, receiver: Receiver
-) -> None:
-    # Two processes' views: the API's service changes endpoints, the worker's dispatches
-    # with a cache that only the announcements on Redis keep right.
-    assert hooks_settings.mongodb_url
-    engine = db.open_engine(hooks_settings.mongodb_url, hooks_settings.mongodb_database)
-    queue = open_delivery_queue(hooks_settings)
+@asynccontextmanager
+async def worker_side(settings: Settings) -> AsyncGenerator[tuple[WebhookService, EndpointCache]]:
+    """The render worker's view: a webhook service whose endpoint cache is subscribed."""
+    assert settings.mongodb_url
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    queue = open_delivery_queue(settings)
     cache = EndpointCache(queue.redis)
     await cache.start()
     try:
-        api_side = WebhookService(engine, hooks_settings, queue=queue, redis=redis)
-        worker_side = WebhookService(
-            engine, hooks_settings, queue=queue, redis=queue.redis, cache=cache
-        )
         await wait_until(lambda: cache.live, "the cache's subscription", 10)
-        user = ObjectId()
-        assert await worker_side.enabled_endpoints(user) == []
-        assert cache.get(user) == [], "kept: the next export reads no endpoint"
-
-        created = await api_side.create(user, WebhookCreate(url=receiver.url))
-        await wait_until(lambda: cache.get(user) is None, "the change reached the cache", 10)
-        [endpoint] = await worker_side.enabled_endpoints(user)
-        assert endpoint.id == created.id
-        assert cache.get(user) == [endpoint]
-
-        await api_side.update(user, str(created.id), WebhookUpdate(enabled=False))
-        await wait_until(lambda: cache.get(user) is None, "the update reached the cache", 10)
-        assert await worker_side.enabled_endpoints(user) == []
+        yield WebhookService(engine, settings, queue=queue, redis=queue.redis, cache=cache), cache
     finally:
         await cache.stop()
         assert not cache.live
         assert cache.get(ObjectId()) is None
         await queue.disconnect()
         db.close_engine(engine)
+
+
+async def test_the_endpoint_cache_forgets_a_user_whose_endpoints_change(
+    hooks_settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    # Two processes' views: the API's service changes endpoints, the worker's dispatches
+    # with a cache that only the announcements on Redis keep right.
+    async with worker_side(hooks_settings) as (worker, cache):
+        api_side = WebhookService(worker.engine, hooks_settings, queue=worker.queue, redis=redis)
+        user = ObjectId()
+        assert await worker.enabled_endpoints(user) == []
+        assert cache.get(user) == [], "kept: the next export reads no endpoint"
+
+        created = await api_side.create(user, WebhookCreate(url=receiver.url))
+        await wait_until(lambda: cache.get(user) is None, "the change reached the cache", 10)
+        [endpoint] = await worker.enabled_endpoints(user)
+        assert endpoint.id == created.id
+        assert cache.get(user) == [endpoint]
+
+        await api_side.update(user, str(created.id), WebhookUpdate(enabled=False))
+        await wait_until(lambda: cache.get(user) is None, "the update reached the cache", 10)
+        assert await worker.enabled_endpoints(user) == []
+
+
+async def test_the_endpoint_cache_keeps_nothing_across_a_redis_restart(
+    services: Services, hooks_settings: Settings
+) -> None:
+    # Announcements sent while the subscription is down are lost: nothing kept before the
+    # outage is trusted after it.
+    async with worker_side(hooks_settings) as (worker, cache):
+        user = ObjectId()
+        await worker.enabled_endpoints(user)
+        assert cache.get(user) == []
+        await asyncio.to_thread(services.redis.restart)
+        await wait_until(lambda: cache.get(user) is None, "the entry dropped", 10)
+        await wait_until(lambda: cache.live, "subscribed again", 20)
+        await worker.enabled_endpoints(user)
+        assert cache.get(user) == [], "kept again once subscribed"

@@ -184,7 +184,11 @@ class EndpointCache:
             kind, data = message.get("type"), message.get("data")
             user = data.decode(errors="replace") if isinstance(data, bytes) else ""
             if kind == "subscribe":
-                self._live = True  # confirmed: no announcement can be missed from here on
+                # Confirmed: no announcement can be missed from here on. The client may also
+                # have reconnected and subscribed again by itself (its retries), missing what
+                # was announced meanwhile: what was kept before is dropped either way.
+                self._forget_all()
+                self._live = True
             elif kind == "message" and ObjectId.is_valid(user):
                 self.forget(ObjectId(user))
             elif kind == "message":
