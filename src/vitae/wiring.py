@@ -13,7 +13,8 @@ The processes build these graphs:
 
 - the API (``api``, in the app's lifespan): every service, the event hub and the caches of
   one app instance (users, rendered events, template previews);
-- the render worker (``render_worker``, in its startup hook): every service and the renderer;
+- the render worker (``render_worker``, in its startup hook): every service, the renderer and
+  the cache of users' webhook endpoints;
 - the delivery worker (``delivery_worker``): every service, the HTTP client and the per-host
   slots that deliveries share;
 - one-off commands (``command``, ``probe``): the users, or the clients a readiness probe needs.
@@ -52,7 +53,7 @@ from vitae.users.service import UserService
 from vitae.webhooks.delivery import Deliverer, HostSlots
 from vitae.webhooks.jobs import DeliveryDeps
 from vitae.webhooks.models import Delivery, WebhookEndpoint
-from vitae.webhooks.service import WebhookService
+from vitae.webhooks.service import EndpointCache, WebhookService
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -88,12 +89,14 @@ def build_services(
     deliveries: RedisQueue,
     storage: Storage,
     templates: Sequence[TemplateInfo],
+    endpoints: EndpointCache | None = None,
 ) -> Services:
-    """The service graph, the same in every process; ``redis`` carries export events,
-    ``queue`` takes render jobs and ``deliveries`` webhook attempts.
+    """The service graph, the same in every process; ``redis`` carries export events and
+    webhook changes, ``queue`` takes render jobs and ``deliveries`` webhook attempts;
+    ``endpoints`` (the render worker's) spares dispatch its read of a user's endpoints.
     """
     users = UserService(engine)
-    webhooks = WebhookService(engine, settings, queue=deliveries)
+    webhooks = WebhookService(engine, settings, queue=deliveries, redis=redis, cache=endpoints)
     exports = ExportService(
         engine,
         settings,
@@ -229,6 +232,10 @@ async def render_worker(settings: Settings, queue: RedisQueue) -> AsyncGenerator
         storage = await stack.enter_async_context(_storage(settings))
         renderer = Renderer(settings.templates_dir, settings.render)
         stack.callback(renderer.close)
+        # Every export's end dispatches its webhooks: the users' endpoints are cached here.
+        endpoints = EndpointCache(queue.redis)
+        await endpoints.start()
+        stack.push_async_callback(endpoints.stop)
         services = build_services(
             settings,
             engine,
@@ -237,6 +244,7 @@ async def render_worker(settings: Settings, queue: RedisQueue) -> AsyncGenerator
             deliveries=open_delivery_queue(settings, queue.redis),
             storage=storage,
             templates=list_templates(settings.templates_dir),
+            endpoints=endpoints,
         )
         yield WorkerDeps(
             settings=settings,

@@ -41,6 +41,22 @@ async def new_export(
     return response.json()
 
 
+async def events_channel(client: httpx.AsyncClient, headers: Headers) -> str:
+    """The Redis channel of the user's export events (one export's stream follows it too)."""
+    me = (await client.get("/api/users/me", headers=headers)).json()
+    return f"vitae:users:{me['id']}:exports"
+
+
+async def follow(
+    client: httpx.AsyncClient, settings: Settings, headers: Headers, export: dict[str, Any]
+) -> asyncio.Task[list[dict[str, Any]]]:
+    """Open the export's stream; return once the API has subscribed for it."""
+    stream = asyncio.create_task(collect(client, export["eventsUrl"]))
+    assert settings.redis_url
+    await wait_for_subscribers(settings.redis_url, await events_channel(client, headers))
+    return stream
+
+
 async def collect(
     client: httpx.AsyncClient, url: str, headers: Headers | None = None, limit: float = 30
 ) -> list[dict[str, Any]]:
@@ -57,9 +73,7 @@ async def test_an_export_followed_live_to_its_end(
     headers = await make_user()
     created = await new_export(idle_client, headers)
     # The stream opens while the export is pending; the worker starts only afterwards.
-    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
-    assert idle_settings.redis_url
-    await wait_for_subscribers(idle_settings.redis_url, f"vitae:exports:{created['exportId']}")
+    stream = await follow(idle_client, idle_settings, headers, created)
     async with running_worker(idle_settings):
         events = await stream
     kinds = [
@@ -88,14 +102,28 @@ async def test_an_export_followed_live_to_its_end(
     ]
 
 
+async def test_one_exports_stream_carries_none_of_the_users_other_exports(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
+) -> None:
+    # Both exports' events travel on their owner's one channel; the stream keeps its own.
+    headers = await make_user()
+    followed = await new_export(idle_client, headers, "Followed")
+    other = await new_export(idle_client, headers, "Other")
+    stream = await follow(idle_client, idle_settings, headers, followed)
+    for export in (other, followed):
+        cancelled = await idle_client.delete(export["statusUrl"], headers=headers)
+        assert cancelled.status_code == 200, cancelled.text
+    events = await stream
+    seen = [(json.loads(e["data"])["id"], json.loads(e["data"])["status"]) for e in events]
+    assert seen == [(followed["exportId"], "pending"), (followed["exportId"], "cancelled")]
+
+
 async def test_a_fast_export_has_no_progress_events(
     idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:
     headers = await make_user()
     created = await new_export(idle_client, headers, "Quick")
-    stream = asyncio.create_task(collect(idle_client, created["eventsUrl"]))
-    assert idle_settings.redis_url
-    await wait_for_subscribers(idle_settings.redis_url, f"vitae:exports:{created['exportId']}")
+    stream = await follow(idle_client, idle_settings, headers, created)
     patient = dataclasses.replace(
         idle_settings, jobs=dataclasses.replace(idle_settings.jobs, progress_after=60)
     )
@@ -166,7 +194,7 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
     redis = Redis.from_url(services.redis.url)
     async with running_api(settings) as client:
         created = await new_export(client, headers)
-        channel = f"vitae:exports:{created['exportId']}"
+        channel = await events_channel(client, headers)
         comments = 0
         numsub: list[tuple[bytes | str, int]] = []
         async with client.stream("GET", created["eventsUrl"]) as response:

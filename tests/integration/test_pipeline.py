@@ -4,6 +4,8 @@ with a readable error, idempotent jobs, reconciliation of lost jobs."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -15,6 +17,7 @@ from typing import Any
 import aioboto3
 import httpx
 from bson import ObjectId
+from pypdf import PdfReader
 from redis.asyncio import Redis
 from saq import Queue
 from saq.job import Status
@@ -34,6 +37,7 @@ from vitae import wiring
 from vitae.exports.jobs import ExportSweepHooks, WorkerDeps, reconcile_exports, render_export
 from vitae.exports.models import Export, ExportStatus
 from vitae.queue import open_queue
+from vitae.resumes.models import Resume
 from vitae.settings import Settings
 from vitae.storage import StoredFile
 from vitae.sweep import ENDED, SWEPT, Sweeper
@@ -178,6 +182,81 @@ async def test_job_is_idempotent_and_transitions_are_guarded(
     assert done.status is ExportStatus.COMPLETED
     assert again.version == done.version
     assert (again.file_size, again.status) == (first["size"], ExportStatus.COMPLETED)
+
+
+async def render_job(deps: WorkerDeps, export: Export) -> dict[str, Any]:
+    """Run the export's render job as the worker would (first attempt)."""
+    kwargs = {
+        "exportId": str(export.id),
+        "resumeId": str(export.resume_id),
+        "userId": str(export.user_id),
+        "watermarked": True,
+    }
+    return await render_export({"deps": deps}, **kwargs)  # pyright: ignore[reportArgumentType]
+
+
+async def test_the_pdf_shows_the_resume_as_it_was_when_the_export_was_requested(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
+) -> None:
+    headers = await make_user()
+    resume = await create_resume(idle_client, headers, {"basics": {"name": "Asked Before"}})
+    created = await idle_client.post(
+        "/api/exports", json={"resumeId": resume["id"]}, headers=headers
+    )
+    assert created.status_code == 202, created.text
+    assert "content" not in created.json()
+    edited = await idle_client.patch(
+        f"/api/resumes/{resume['id']}",
+        json={"content": {"basics": {"name": "Edited After"}}},
+        headers=headers,
+    )
+    assert edited.status_code == 200, edited.text
+    export_id = created.json()["exportId"]
+    async with worker_deps(idle_settings) as deps:
+        stored = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
+        assert stored is not None
+        assert json.loads(stored["content"]) == {"basics": {"name": "Asked Before"}}
+        # Reads that show the export leave the snapshot in the store.
+        assert (await deps.exports.get(stored["userId"], export_id)).content is None
+        [listed], _ = await deps.exports.list(stored["userId"])
+        assert listed.content is None
+        assert (await render_job(deps, Export.model_validate_doc(stored)))["size"] > 0
+        done = await deps.engine.get_collection(Export).find_one({"_id": ObjectId(export_id)})
+    assert done is not None
+    assert done["status"] == "completed"
+    assert done["content"] is None, "the finished record keeps no copy of the résumé"
+    body = await wait_for_export(idle_client, headers, export_id)
+    assert "content" not in body
+    pdf = await idle_client.get(body["fileUrl"])
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Asked Before" in text
+    assert "Edited After" not in text
+
+
+async def test_an_export_recorded_without_a_snapshot_renders_the_resume_or_fails_if_deleted(
+    idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
+) -> None:
+    # Records written before snapshots existed: the worker reads the résumé, as it did then.
+    headers = await make_user()
+    kept = await request_export(idle_client, headers, {"basics": {"name": "Read Now"}})
+    gone = await request_export(idle_client, headers, {"basics": {"name": "Gone"}})
+    async with worker_deps(idle_settings) as deps:
+        exports = deps.engine.get_collection(Export)
+        await exports.update_many(
+            {"_id": {"$in": [ObjectId(kept), ObjectId(gone)]}}, {"$unset": {"content": ""}}
+        )
+        records = {
+            e: await deps.engine.find_one(Export, Export.id == ObjectId(e)) for e in (kept, gone)
+        }
+        doomed = records[gone]
+        assert doomed is not None
+        # Deleted behind the cascade's back (which would have cancelled the export).
+        await deps.engine.get_collection(Resume).delete_one({"_id": doomed.resume_id})
+        results = {e: await render_job(deps, r) for e, r in records.items() if r is not None}
+    assert results[kept]["size"] > 0
+    assert results[gone] == {"failed": "resume missing"}
+    failed = await wait_for_export(idle_client, headers, gone)
+    assert failed["error"] == "the résumé was deleted before it could be rendered"
 
 
 async def test_concurrent_transitions_move_an_export_once(

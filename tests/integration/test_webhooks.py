@@ -22,6 +22,7 @@ import httpx
 import pytest
 from bson import ObjectId
 from odmantic import AIOEngine
+from redis.asyncio import Redis
 from saq.job import Status
 from saq.queue.redis import RedisQueue
 
@@ -44,7 +45,8 @@ from vitae.queue import open_delivery_queue
 from vitae.settings import Settings
 from vitae.timeutil import utcnow
 from vitae.webhooks.models import Delivery
-from vitae.webhooks.service import DELIVER_WEBHOOK, WebhookService, delivery_job
+from vitae.webhooks.schemas import WebhookCreate, WebhookUpdate
+from vitae.webhooks.service import DELIVER_WEBHOOK, EndpointCache, WebhookService, delivery_job
 
 HOOKS = {
     "VITAE_WEBHOOK_ALLOW_HTTP": "true",
@@ -472,7 +474,7 @@ async def crashed_export(
             assert await deliveries(client, headers, export_id) == []
             # The delivery is recorded, its job queued where no delivery worker reads.
             elsewhere = RedisQueue(queue.redis, name=f"{queue.name}-elsewhere")
-            unqueued = WebhookService(engine, settings, queue=elsewhere)
+            unqueued = WebhookService(engine, settings, queue=elsewhere, redis=queue.redis)
             assert await unqueued.reconcile(**WINDOW) == counts(dispatched=1)
             yield Crash(settings, engine, queue, client, headers, export_id)
     finally:
@@ -485,7 +487,9 @@ async def test_the_reconciler_records_a_delivery_that_a_crash_left_out(
 ) -> None:
     headers = await make_user()
     async with crashed_export(services, data_dir, headers, receiver) as crash:
-        webhooks = WebhookService(crash.engine, crash.settings, queue=crash.queue)
+        webhooks = WebhookService(
+            crash.engine, crash.settings, queue=crash.queue, redis=crash.queue.redis
+        )
         assert await webhooks.reconcile(**WINDOW) == counts(requeued=1)
         # Repeating it records and queues nothing twice.
         assert await webhooks.reconcile(**WINDOW) == counts()
@@ -510,7 +514,9 @@ async def test_the_reconciler_gives_up_an_attempt_that_never_gets_recorded(
         long_ago = utcnow() - timedelta(hours=2)
         store = crash.engine.get_collection(Delivery)
         await store.update_one({"_id": pending["id"]}, {"$set": {"nextAttemptAt": long_ago}})
-        webhooks = WebhookService(crash.engine, crash.settings, queue=crash.queue)
+        webhooks = WebhookService(
+            crash.engine, crash.settings, queue=crash.queue, redis=crash.queue.redis
+        )
         assert await webhooks.reconcile(**WINDOW) == counts(given_up=1)
         assert await webhooks.reconcile(**WINDOW) == counts()
         [failed] = await deliveries(crash.client, headers, crash.export_id, {"failed"})
@@ -547,3 +553,84 @@ async def test_two_runs_of_one_attempt_record_it_once(
         assert "nextAttemptAt" in after
     finally:
         await queue.disconnect()
+
+
+async def test_an_endpoint_added_after_exports_without_one_gets_the_next_event(
+    api: httpx.AsyncClient, hooks_settings: Settings, make_user: MakeUser, receiver: Receiver
+) -> None:
+    # The worker caches that this user has no endpoint; registering one must reach it before
+    # the next export ends (the reconciler is only the safety net, not this path).
+    headers = await make_user()
+    before = (await export_of(api, headers, name="Before Hooks"))["exportId"]
+    await wait_for_export(api, headers, before)
+    endpoint = await add_endpoint(api, headers, receiver.url, events=["export.completed"])
+    after = (await export_of(api, headers, name="After Hooks"))["exportId"]
+    [request] = await receiver.wait_for(1)
+    assert json.loads(request.body)["data"]["id"] == after
+    # Disabled: the next export's end is not delivered there any more.
+    disabled = await api.patch(
+        f"/api/webhooks/{endpoint['id']}", json={"enabled": False}, headers=headers
+    )
+    assert disabled.status_code == 200, disabled.text
+    last = (await export_of(api, headers, name="Disabled Hooks"))["exportId"]
+    await wait_for_export(api, headers, last)
+    await wait_for_idle_deliveries(hooks_settings)
+    assert [json.loads(r.body)["data"]["id"] for r in receiver.requests] == [after]
+    assert await deliveries(api, headers, before) == []
+
+
+@asynccontextmanager
+async def worker_side(settings: Settings) -> AsyncGenerator[tuple[WebhookService, EndpointCache]]:
+    """The render worker's view: a webhook service whose endpoint cache is subscribed."""
+    assert settings.mongodb_url
+    engine = db.open_engine(settings.mongodb_url, settings.mongodb_database)
+    queue = open_delivery_queue(settings)
+    cache = EndpointCache(queue.redis)
+    await cache.start()
+    try:
+        await wait_until(lambda: cache.live, "the cache's subscription", 10)
+        yield WebhookService(engine, settings, queue=queue, redis=queue.redis, cache=cache), cache
+    finally:
+        await cache.stop()
+        assert not cache.live
+        assert cache.get(ObjectId()) is None
+        await queue.disconnect()
+        db.close_engine(engine)
+
+
+async def test_the_endpoint_cache_forgets_a_user_whose_endpoints_change(
+    hooks_settings: Settings, redis: Redis, receiver: Receiver
+) -> None:
+    # Two processes' views: the API's service changes endpoints, the worker's dispatches
+    # with a cache that only the announcements on Redis keep right.
+    async with worker_side(hooks_settings) as (worker, cache):
+        api_side = WebhookService(worker.engine, hooks_settings, queue=worker.queue, redis=redis)
+        user = ObjectId()
+        assert await worker.enabled_endpoints(user) == []
+        assert cache.get(user) == [], "kept: the next export reads no endpoint"
+
+        created = await api_side.create(user, WebhookCreate(url=receiver.url))
+        await wait_until(lambda: cache.get(user) is None, "the change reached the cache", 10)
+        [endpoint] = await worker.enabled_endpoints(user)
+        assert endpoint.id == created.id
+        assert cache.get(user) == [endpoint]
+
+        await api_side.update(user, str(created.id), WebhookUpdate(enabled=False))
+        await wait_until(lambda: cache.get(user) is None, "the update reached the cache", 10)
+        assert await worker.enabled_endpoints(user) == []
+
+
+async def test_the_endpoint_cache_keeps_nothing_across_a_redis_restart(
+    services: Services, hooks_settings: Settings
+) -> None:
+    # Announcements sent while the subscription is down are lost: nothing kept before the
+    # outage is trusted after it.
+    async with worker_side(hooks_settings) as (worker, cache):
+        user = ObjectId()
+        await worker.enabled_endpoints(user)
+        assert cache.get(user) == []
+        await asyncio.to_thread(services.redis.restart)
+        await wait_until(lambda: cache.get(user) is None, "the entry dropped", 10)
+        await wait_until(lambda: cache.live, "subscribed again", 20)
+        await worker.enabled_endpoints(user)
+        assert cache.get(user) == [], "kept again once subscribed"

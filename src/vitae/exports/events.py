@@ -1,5 +1,9 @@
 """Export events on Redis pub/sub: published by whichever process changes an export (the
 worker, or the API on cancellation), received by whichever API replica holds the stream.
+
+Each change is published once, on its owner's channel: a dashboard follows the channel, and a
+stream of one export follows it too, the hub handing it only that export's events
+(``event_export_id``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,10 @@ log = logging.getLogger(__name__)
 # A publish waits no longer than this for Redis: a change is never held up by its event.
 PUBLISH_WAIT = 1.0
 
+# The fields an event leaves out of the export it carries.
+SNAPSHOT = {"content"}
+
 type EventKind = Literal["status", "progress"]
-
-
-def export_channel(export_id: str) -> str:
-    """The channel of one export's changes."""
-    return f"vitae:exports:{export_id}"
 
 
 def user_channel(user_id: str) -> str:
@@ -47,8 +49,27 @@ class ExportEvent(msgspec.Struct, kw_only=True):
         return Export.model_validate_json(bytes(self.export))
 
 
+class _ExportId(msgspec.Struct):
+    id: str
+
+
+class _EventExportId(msgspec.Struct):
+    export: _ExportId
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ExportEvent)
+_export_id = msgspec.json.Decoder(_EventExportId)
+
+
+def event_export_id(data: bytes) -> str | None:
+    """The id of the export a message is about (the rest of it is skipped, not built);
+    ``None`` if it is not an event.
+    """
+    try:
+        return _export_id.decode(data).export.id
+    except msgspec.DecodeError:
+        return None
 
 
 def decode_event(data: bytes) -> ExportEvent:
@@ -72,18 +93,17 @@ class ExportEvents:
         stage: str | None = None,
         progress: int | None = None,
     ) -> None:
-        """Publish on the export's channel and on its owner's channel."""
+        """Publish on the owner's channel (one command per change)."""
         event = ExportEvent(
-            kind=kind, export=msgspec.Raw(export.model_dump_json()), stage=stage, progress=progress
+            kind=kind,
+            # Without the résumé snapshot: followers see the API view, never the content.
+            export=msgspec.Raw(export.model_dump_json(exclude=SNAPSHOT)),
+            stage=stage,
+            progress=progress,
         )
         data = _encoder.encode(event)
         try:
-            async with (
-                asyncio.timeout(PUBLISH_WAIT),
-                self.redis.pipeline(transaction=False) as pipe,
-            ):
-                pipe.publish(export_channel(str(export.id)), data)
-                pipe.publish(user_channel(str(export.user_id)), data)
-                await pipe.execute()
+            async with asyncio.timeout(PUBLISH_WAIT):
+                await self.redis.publish(user_channel(str(export.user_id)), data)  # pyright: ignore[reportUnknownMemberType]
         except (RedisError, OSError) as error:  # TimeoutError is an OSError
             log.warning("could not publish %s event of export %s: %s", kind, export.id, error)

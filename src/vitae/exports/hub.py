@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
+from vitae.exports.events import event_export_id
+
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
 
@@ -35,7 +37,8 @@ class EventHub:
         # Its own client, without health checks: a health-check PING would read from the
         # pub/sub connection while the reader task is already waiting on it.
         self.redis = redis
-        self._inboxes: dict[str, set[Inbox]] = {}
+        # Per channel, each follower's inbox and the one export it wants (``None``: all).
+        self._inboxes: dict[str, dict[Inbox, str | None]] = {}
         self._ready: dict[str, asyncio.Future[None]] = {}
         # One command at a time: concurrent first commands would each open a connection,
         # and channels subscribed on the one that loses would never be read.
@@ -66,11 +69,13 @@ class EventHub:
         return len(self._inboxes)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncGenerator[Inbox]:
-        """An inbox for ``channel`` until the block ends; the last one out unsubscribes."""
+    async def subscribe(self, channel: str, export_id: str | None = None) -> AsyncGenerator[Inbox]:
+        """An inbox for ``channel`` until the block ends (only ``export_id``'s events, if
+        given); the last one out unsubscribes.
+        """
         inbox: Inbox = asyncio.Queue()
-        followers = self._inboxes.setdefault(channel, set())
-        followers.add(inbox)
+        followers = self._inboxes.setdefault(channel, {})
+        followers[inbox] = export_id
         try:
             ready = self._ready.get(channel)
             if ready is None:
@@ -90,7 +95,7 @@ class EventHub:
                 await asyncio.shield(ready)
             yield inbox
         finally:
-            followers.discard(inbox)
+            followers.pop(inbox, None)
             if not followers and self._inboxes.get(channel) is followers:
                 del self._inboxes[channel]
                 self._ready.pop(channel, None)
@@ -123,10 +128,26 @@ class EventHub:
             if message is None or message.get("type") != "message":
                 continue
             channel, data = message["channel"], message["data"]
-            if not isinstance(channel, bytes) or not isinstance(data, bytes):
-                continue
-            for inbox in self._inboxes.get(channel.decode(), ()):
-                inbox.put_nowait(data)
+            if isinstance(channel, bytes) and isinstance(data, bytes):
+                self._route(channel.decode(), data)
+
+    def _route(self, channel: str, data: bytes) -> None:
+        """Hand one message to its followers, without awaiting: the same bytes to each (a
+        stream decodes and renders through the shared ``RenderedEvents``). The export's id is
+        read once per message, and only if a follower wants a single export.
+        """
+        followers = self._inboxes.get(channel)
+        if not followers:
+            return
+        about: str | None = None
+        peeked = False
+        for inbox, wanted in followers.items():
+            if wanted is not None:
+                if not peeked:
+                    about, peeked = event_export_id(data), True
+                if about != wanted:
+                    continue
+            inbox.put_nowait(data)
 
     async def _reconnect(self) -> None:
         """Tell every stream it may have missed events, then subscribe anew once Redis answers."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NotRequired
 
+import msgspec
 from bson import ObjectId
 from saq.job import Status
 from saq.types import Context
@@ -172,13 +173,18 @@ async def _render_export(
         progress = Progress(service, export)
         await stack.enter_async_context(progress.after(deps.settings.jobs.progress_after))
         await progress.report("rendering", 10)
-        resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
-        if resume is None:
-            await service.fail(export.id, "the résumé was deleted before it could be rendered")
-            return {"failed": "resume missing"}
+        # The snapshot taken at request time; an export recorded without one (before
+        # snapshots existed) renders the résumé as it is now.
+        content = msgspec.json.decode(export.content) if export.content is not None else None
+        if content is None:
+            resume = await find_by_id(deps.engine, Resume, ObjectId(resumeId))
+            if resume is None:
+                await service.fail(export.id, "the résumé was deleted before it could be rendered")
+                return {"failed": "resume missing"}
+            content = resume.content
         # The content as a value: an https photo is fetched here, where there is network.
         prepared = await prepare_photo(
-            resume.content,
+            content,
             export.template,
             export.options,
             deps.settings.templates_dir,

@@ -67,6 +67,11 @@ RELAY_BATCH = 200
 # How long a process keeps trying to delete a record whose write failed, and how often.
 WITHDRAW_FOR = timedelta(minutes=10)
 WITHDRAW_RETRY = 0.5
+# A terminal transition clears the résumé snapshot in the same update (set to null rather
+# than removed: the guarded update merges fields into the document, it does not remove any).
+DROP = {"content": None}
+# Reads that show exports leave the snapshot in the store (only active ones have one).
+WITHOUT_CONTENT = {"content": 0}
 
 
 def fingerprint(body: bytes) -> str:
@@ -259,7 +264,9 @@ class ExportService:
         task.add_done_callback(self._withdrawals.discard)
 
     async def _new_export(self, user: User, request: ExportRequest) -> Export:
-        """Check ownership, the template and its options; decide the watermark."""
+        """Check ownership, the template and its options; decide the watermark; snapshot the
+        résumé's content (read here for the ownership check anyway).
+        """
         resume = await find_by_id(
             self.engine, Resume, parse_id(request.resume_id, "resume"), userId=user.id
         )
@@ -290,6 +297,8 @@ class ExportService:
             watermarked=user.credit_balance < self.settings.paid_export_threshold,
             file_name=download_name(name),
             callback_url=request.callback_url,
+            # The PDF shows the résumé as it is now: the worker renders this snapshot.
+            content=msgspec.json.encode(resume.content),
         )
 
     async def hand_over(self, export: Export) -> bool:
@@ -361,13 +370,16 @@ class ExportService:
         return [Export.model_validate_doc(doc) async for doc in docs]
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
-        """The caller's export; another user's is not found."""
-        export = await find_by_id(
-            self.engine, Export, parse_id(export_id, "export"), userId=user_id
+        """The caller's export; another user's is not found. Read by ``_id`` alone (see
+        ``vitae.db.find_by_id``) and without the résumé snapshot: polls and streams read an
+        active export often, and the snapshot may be as large as the résumé.
+        """
+        doc = await self.collection.find_one(
+            {"_id": parse_id(export_id, "export")}, WITHOUT_CONTENT
         )
-        if export is None:
+        if doc is None or doc.get("userId") != user_id:
             raise NotFoundError("no such export", field="id")
-        return export
+        return Export.model_validate_doc(doc)
 
     async def list(
         self,
@@ -384,7 +396,7 @@ class ExportService:
             query["status"] = status.value
         if resume_id is not None:
             query["resumeId"] = parse_id(resume_id, "resume")
-        cursor = self.collection.find(query).sort([("createdAt", -1), ("_id", -1)])
+        cursor = self.collection.find(query, WITHOUT_CONTENT).sort([("createdAt", -1), ("_id", -1)])
         docs = await cursor.skip(offset).limit(limit).to_list(length=limit)
         total = await count(self.collection, query)
         return [Export.model_validate_doc(doc) for doc in docs], total
@@ -392,7 +404,9 @@ class ExportService:
     async def active(self, user_id: ObjectId, limit: int = 100) -> list[Export]:
         """The caller's pending and processing exports, oldest first (one query)."""
         docs = (
-            self.collection.find({"userId": user_id, "status": {"$in": [s.value for s in ACTIVE]}})
+            self.collection.find(
+                {"userId": user_id, "status": {"$in": [s.value for s in ACTIVE]}}, WITHOUT_CONTENT
+            )
             .sort("createdAt", 1)
             .limit(limit)
         )
@@ -402,7 +416,7 @@ class ExportService:
         """Cancel a pending or processing export of the caller's."""
         export = await self.get(user_id, export_id)
         cancelled = await self._transition(
-            export.id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow()}
+            export.id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow(), **DROP}
         )
         if cancelled is None:
             current = await self.get(user_id, export_id)
@@ -421,7 +435,9 @@ class ExportService:
         cancelled = 0
         for export_id in ids:
             done = await self._transition(
-                export_id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow()}
+                export_id,
+                ACTIVE,
+                {"status": ExportStatus.CANCELLED, "completedAt": utcnow(), **DROP},
             )
             if done is not None:
                 cancelled += 1
@@ -480,6 +496,7 @@ class ExportService:
                 "error": None,
                 "warnings": list(warnings),
                 "completedAt": utcnow(),
+                **DROP,
             },
         )
 
@@ -488,7 +505,7 @@ class ExportService:
         return await self._transition(
             ObjectId(export_id),
             ACTIVE,
-            {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow()},
+            {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow(), **DROP},
         )
 
     async def note_retry(self, export_id: str, message: str) -> Export | None:

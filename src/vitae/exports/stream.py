@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, override
 
 from bson import ObjectId
 from litestar import Request, get
@@ -20,7 +20,7 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from vitae.exports.deps import provide_export_service
-from vitae.exports.events import ExportEvent, decode_event, export_channel, user_channel
+from vitae.exports.events import ExportEvent, decode_event, user_channel
 from vitae.exports.leases import leased
 from vitae.exports.models import TERMINAL, Export
 from vitae.exports.schemas import ExportEventData
@@ -52,25 +52,43 @@ def sse(kind: str, export: Export, data: str) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=data, event=kind, id=str(export.version), retry=RETRY_MS)
 
 
+class EncodedMessage(ServerSentEventMessage):
+    """An SSE message encoded once: every stream that sends it writes the same bytes."""
+
+    def __init__(self, message: ServerSentEventMessage) -> None:
+        super().__init__(data=message.data, event=message.event, id=message.id, retry=message.retry)
+        self.encoded = message.encode()
+
+    @override
+    def encode(self) -> bytes:
+        return self.encoded
+
+
 RENDERED_CACHE = 512
 
 
 class RenderedEvents:
-    """Every stream following an export receives the same pub/sub message; it is rendered
-    once per app instance (a fresh file link and stream token cost more than the fan-out).
+    """Every stream following an export receives the same pub/sub message; it is decoded,
+    rendered and encoded as SSE once per app instance (a fresh file link and stream token cost
+    more than the fan-out), so each of a thousand followers only writes the bytes.
     """
 
     def __init__(self, size: int = RENDERED_CACHE) -> None:
         self.size = size
-        self._entries: OrderedDict[bytes, tuple[ExportEvent, Export, str]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[ExportEvent, Export, EncodedMessage]] = (
+            OrderedDict()
+        )
 
-    async def get(self, raw: bytes, exports: ExportService) -> tuple[ExportEvent, Export, str]:
-        """The decoded event, its export and its rendered data, shared by all followers."""
+    async def get(
+        self, raw: bytes, exports: ExportService
+    ) -> tuple[ExportEvent, Export, EncodedMessage]:
+        """The decoded event, its export and its SSE message, shared by all followers."""
         hit = self._entries.get(raw)
         if hit is None:
             event = decode_event(raw)
             record = event.record()
-            hit = (event, record, await render(record, exports, event))
+            data = await render(record, exports, event)
+            hit = (event, record, EncodedMessage(sse(event.kind, record, data)))
             self._entries[raw] = hit
             if len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -96,13 +114,14 @@ async def follow_export(
 ) -> Messages:
     """The events of one export until it reaches a terminal status."""
     owner = ObjectId(user_id)
-    async with hub.subscribe(export_channel(export_id)) as inbox:
+    # The owner's channel carries every change of theirs; the hub passes on this export's.
+    async with hub.subscribe(user_channel(user_id), export_id) as inbox:
         current = await exports.get(owner, export_id)
-        current_data: str | None = None
+        current_message: ServerSentEventMessage | None = None  # if rendered already
         sent = since
         while True:
             if current.version > sent:
-                yield sse("status", current, current_data or await render(current, exports))
+                yield current_message or sse("status", current, await render(current, exports))
                 sent = current.version
             if current.status in TERMINAL:
                 return
@@ -112,16 +131,16 @@ async def follow_export(
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
                 fresh = await exports.get(owner, export_id)
                 if fresh.version > current.version:
-                    current, current_data = fresh, None
+                    current, current_message = fresh, None
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects with Last-Event-ID
-            event, record, data = await rendered.get(raw, exports)
+            event, record, message = await rendered.get(raw, exports)
             if event.kind == "progress":
                 if record.version >= sent and record.status not in TERMINAL:
-                    yield sse("progress", record, data)
+                    yield message
             elif record.version > current.version:
-                current, current_data = record, data
+                current, current_message = record, message
 
 
 async def follow_user(
@@ -139,8 +158,8 @@ async def follow_user(
                 continue
             if raw is None:
                 return  # the hub lost Redis: the client reconnects and gets the current state
-            event, record, data = await rendered.get(raw, exports)
-            yield sse(event.kind, record, data)
+            _, _, message = await rendered.get(raw, exports)
+            yield message
 
 
 ExportIdPath = Annotated[

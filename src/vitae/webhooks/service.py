@@ -7,7 +7,11 @@ request or a render job.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +40,8 @@ from vitae.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
     from odmantic import AIOEngine
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
     from saq import Queue
 
     from vitae.settings import Settings
@@ -74,13 +80,142 @@ def delivery_job(delivery: str, attempt: int, *, scheduled: int = 0, tag: str = 
     )
 
 
-class WebhookService:
-    """CRUD on a user's endpoints, and the dispatch of terminal events to deliveries."""
+# Every process that changes a user's endpoints announces it here (the message is the user's
+# id); processes holding an ``EndpointCache`` drop that user's entry.
+ENDPOINTS_CHANNEL = "vitae:webhooks:changed"
+# A cached entry is trusted this long at most (a bound on staleness should a change's
+# announcement be lost: the reconciler records what dispatch missed meanwhile).
+ENDPOINTS_TTL = 60.0
+ENDPOINTS_CACHED = 10_000
+RESUBSCRIBE_DELAY = 0.5
+# A change is never held up by its announcement longer than this.
+ANNOUNCE_WAIT = 1.0
 
-    def __init__(self, engine: AIOEngine, settings: Settings, *, queue: Queue) -> None:
+
+class EndpointCache:
+    """A process's copy of users' enabled endpoints, so that dispatching an export's end
+    costs no store read for a user whose endpoints did not change (most users have none).
+
+    It holds entries only while its subscription to ``ENDPOINTS_CHANNEL`` is confirmed: an
+    announced change drops the user's entry, a lost subscription drops them all (and nothing
+    is cached until it is back). A read that started before an announcement arrived is not
+    kept (``generation``), so a change is never hidden by a read that raced it.
+    """
+
+    def __init__(
+        self, redis: Redis, *, ttl: float = ENDPOINTS_TTL, size: int = ENDPOINTS_CACHED
+    ) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self.size = size
+        self.generation = 0
+        self._entries: OrderedDict[ObjectId, tuple[float, list[WebhookEndpoint]]] = OrderedDict()
+        self._live = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether announcements are being received (and so entries kept)."""
+        return self._live
+
+    async def start(self) -> None:
+        """Subscribe and follow announcements until ``stop``."""
+        self._task = asyncio.create_task(self._run(), name="vitae-endpoint-cache")
+
+    async def stop(self) -> None:
+        """Stop following; the cache holds nothing afterwards."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._forget_all()
+
+    def get(self, user_id: ObjectId) -> list[WebhookEndpoint] | None:
+        """The user's enabled endpoints if cached and fresh, else ``None``."""
+        entry = self._entries.get(user_id)
+        if entry is None:
+            return None
+        loaded, endpoints = entry
+        if time.monotonic() - loaded > self.ttl:
+            del self._entries[user_id]
+            return None
+        self._entries.move_to_end(user_id)
+        return endpoints
+
+    def put(self, user_id: ObjectId, endpoints: list[WebhookEndpoint], generation: int) -> None:
+        """Keep what a read that began at ``generation`` found, unless a change arrived since."""
+        if not self._live or generation != self.generation:
+            return
+        self._entries[user_id] = (time.monotonic(), endpoints)
+        self._entries.move_to_end(user_id)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, user_id: ObjectId) -> None:
+        """Drop one user's entry (their endpoints changed)."""
+        self.generation += 1
+        self._entries.pop(user_id, None)
+
+    def _forget_all(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(ENDPOINTS_CHANNEL)
+                await self._follow(pubsub)
+            except (RedisError, OSError) as error:
+                log.warning("the webhook endpoint cache lost its subscription: %s", error)
+            finally:
+                # Announcements may be missed from here on: keep nothing until subscribed.
+                self._live = False
+                self._forget_all()
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(RESUBSCRIBE_DELAY)
+
+    async def _follow(self, pubsub: PubSub) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=5.0)
+            if message is None:
+                continue
+            kind, data = message.get("type"), message.get("data")
+            user = data.decode(errors="replace") if isinstance(data, bytes) else ""
+            if kind == "subscribe":
+                # Confirmed: no announcement can be missed from here on. The client may also
+                # have reconnected and subscribed again by itself (its retries), missing what
+                # was announced meanwhile: what was kept before is dropped either way.
+                self._forget_all()
+                self._live = True
+            elif kind == "message" and ObjectId.is_valid(user):
+                self.forget(ObjectId(user))
+            elif kind == "message":
+                self._forget_all()  # not a user id: drop everything rather than guess
+
+
+class WebhookService:
+    """CRUD on a user's endpoints, and the dispatch of terminal events to deliveries.
+
+    Every change to a user's endpoints is announced on ``ENDPOINTS_CHANNEL``; with a
+    ``cache`` (the render worker's), dispatch reads the endpoints from it when it can.
+    """
+
+    def __init__(
+        self,
+        engine: AIOEngine,
+        settings: Settings,
+        *,
+        queue: Queue,
+        redis: Redis,
+        cache: EndpointCache | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.queue = queue
+        self.redis = redis
+        self.cache = cache
         self.policy = UrlPolicy.from_settings(settings.webhooks)
         self.endpoints = engine.get_collection(WebhookEndpoint)
         self.deliveries = engine.get_collection(Delivery)
@@ -107,7 +242,9 @@ class WebhookService:
             events=list(dict.fromkeys(data.events)) if data.events else list(EventType),
             secret=new_secret(),
         )
-        return await self.engine.save(endpoint)
+        saved = await self.engine.save(endpoint)
+        await self._announce(user_id)
+        return saved
 
     async def list(self, user_id: ObjectId) -> list[WebhookEndpoint]:
         """The user's endpoints, newest first."""
@@ -150,6 +287,7 @@ class WebhookService:
         """Remove an endpoint; its pending deliveries fail at their next attempt."""
         endpoint = await self.get(user_id, endpoint_id)
         await self.endpoints.delete_one({"_id": endpoint.id})
+        await self._announce(user_id)
 
     async def _set(self, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> WebhookEndpoint:
         doc = await self.endpoints.find_one_and_update(
@@ -157,7 +295,37 @@ class WebhookService:
         )
         if doc is None:
             raise NotFoundError("no such webhook", field="id")
+        await self._announce(endpoint.user_id)
         return WebhookEndpoint.model_validate_doc(doc)
+
+    async def _announce(self, user_id: ObjectId) -> None:
+        """Tell every process's endpoint cache that this user's endpoints changed. If Redis
+        does not take it, caches keep the old list for at most their TTL, and the reconciler
+        records the deliveries dispatch missed meanwhile.
+        """
+        try:
+            async with asyncio.timeout(ANNOUNCE_WAIT):
+                await self.redis.publish(ENDPOINTS_CHANNEL, str(user_id))  # pyright: ignore[reportUnknownMemberType]
+        except (RedisError, OSError) as error:  # TimeoutError is an OSError
+            log.warning("could not announce a change to %s's webhooks: %s", user_id, error)
+
+    async def enabled_endpoints(
+        self, user_id: ObjectId, *, cached: bool = True
+    ) -> list[WebhookEndpoint]:
+        """The user's enabled endpoints: from the cache when it has them (and ``cached``),
+        else from the store (one indexed find), kept in the cache for the next export.
+        """
+        cache = self.cache if cached else None
+        if cache is not None and (hit := cache.get(user_id)) is not None:
+            return hit
+        generation = cache.generation if cache is not None else 0
+        endpoints = [
+            WebhookEndpoint.model_validate_doc(doc)
+            async for doc in self.endpoints.find({"userId": user_id, "enabled": True})
+        ]
+        if cache is not None:
+            cache.put(user_id, endpoints, generation)
+        return endpoints
 
     # -- The callbackUrl secret ---------------------------------------------------------------
 
@@ -183,8 +351,12 @@ class WebhookService:
 
     async def dispatch(self, export: Export) -> int:
         """Record and queue the deliveries of an export's terminal event; how many were new.
-        Safe to repeat: a delivery's id is derived from the event and the destination.
+        Safe to repeat: a delivery's id is derived from the event and the destination. The
+        endpoints may come from the process's cache (see ``EndpointCache``).
         """
+        return await self._dispatch(export, cached=True)
+
+    async def _dispatch(self, export: Export, *, cached: bool) -> int:
         event = EVENT_OF.get(export.status)
         if event is None:
             return 0
@@ -192,10 +364,7 @@ class WebhookService:
         if export.callback_url:
             destinations.append((None, export.callback_url))
         happened = as_utc(export.completed_at or export.updated_at)
-        endpoints = [
-            WebhookEndpoint.model_validate_doc(doc)
-            async for doc in self.endpoints.find({"userId": export.user_id, "enabled": True})
-        ]
+        endpoints = await self.enabled_endpoints(export.user_id, cached=cached)
         destinations.extend(
             (endpoint.id, endpoint.url)
             for endpoint in endpoints
@@ -305,7 +474,8 @@ class WebhookService:
                 and as_utc(export.completed_at) < now - settle
                 and (export.callback_url is not None or export.user_id in users)
             ):
-                dispatched += await self.dispatch(export)
+                # From the store, never the cache: this is the safety net for what it missed.
+                dispatched += await self._dispatch(export, cached=False)
         requeued = given_up = 0
         pending = self.deliveries.find(
             {"status": DeliveryStatus.PENDING.value}, {"_id": 1, "attempts": 1, "nextAttemptAt": 1}
