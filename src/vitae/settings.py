@@ -236,6 +236,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
     host = read.str("HOST", "127.0.0.1") or "127.0.0.1"
     port = read.int("PORT", 8000)
     job_timeout = read.int("JOB_TIMEOUT", 30)
+    render = render_settings(read, job_timeout)
     return Settings(
         redis_url=read.str("REDIS_URL"),
         mongodb_url=read.str("MONGODB_URL"),
@@ -282,7 +283,7 @@ def settings_from_env(env: dict[str, str]) -> Settings:
             concurrency=read.int("WORKER_CONCURRENCY", 10),
             progress_after=read.float("PROGRESS_AFTER", 0.1),
         ),
-        render=render_settings(read, job_timeout),
+        render=render,
         webhooks=WebhookSettings(
             allow_http=read.bool("WEBHOOK_ALLOW_HTTP", default=False),
             allow_networks=read.list("WEBHOOK_ALLOW_NETWORKS"),
@@ -296,10 +297,23 @@ def settings_from_env(env: dict[str, str]) -> Settings:
         photos=PhotoSettings(
             allow_http=read.bool("PHOTO_ALLOW_HTTP", default=False),
             allow_networks=read.list("PHOTO_ALLOW_NETWORKS"),
-            timeout=read.float("PHOTO_TIMEOUT", 5.0),
+            timeout=photo_timeout(read, render.wait),
             ca_file=Path(ca_file) if (ca_file := read.str("PHOTO_CA_FILE")) else None,
         ),
     )
+
+
+def photo_timeout(read: _Reader, render_wait: float) -> float:
+    """Seconds a photo fetch may take: it comes out of the render's wait for a process
+    (``vitae.exports.jobs``), so it may not be longer than that wait.
+    """
+    timeout = read.float("PHOTO_TIMEOUT", min(5.0, render_wait))
+    if not 0 < timeout <= render_wait:
+        raise ConfigurationError(
+            f"{PREFIX}PHOTO_TIMEOUT ({timeout:g} s) must be positive and at most "
+            f"{PREFIX}RENDER_WAIT ({render_wait:g} s): a photo's fetch spends the render's wait"
+        )
+    return timeout
 
 
 def render_settings(read: _Reader, job_timeout: int) -> RenderSettings:

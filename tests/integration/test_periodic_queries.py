@@ -254,11 +254,8 @@ async def test_the_webhook_reconciler_reads_what_ended_in_its_window(
         NOW - timedelta(minutes=10), ExportStatus.COMPLETED, user, callback_url="http://x.test/"
     )
     seed(store, [ended])
-    webhooks = WebhookService(
-        exports.engine,
-        exports.settings,
-        queue=open_delivery_queue(exports.settings),
-    )
+    queue = open_delivery_queue(exports.settings)
+    webhooks = WebhookService(exports.engine, exports.settings, queue=queue, redis=queue.redis)
     deliveries = exports.engine.get_collection(Delivery)
     result = await webhooks.reconcile(settle=timedelta(minutes=1), window=timedelta(hours=1))
     assert result["dispatched"] == 1

@@ -266,6 +266,9 @@ async def test_a_render_waits_for_a_process_only_so_long(make_renderer: MakeRend
 
     with pytest.raises(RenderUnavailableError, match=r"no render process was free within 0\.5 s"):
         await renderer.render({"name": "Late"}, PROBE_OPTIONS)
+    # A job that spent part of its time (fetching a photo) waits only for what is left.
+    with pytest.raises(RenderUnavailableError, match=r"no render process was free within 0\.1 s"):
+        await renderer.render({"name": "Later"}, PROBE_OPTIONS, wait=0.1)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first

@@ -105,6 +105,17 @@ def test_render_limits_fit_in_the_job_timeout(bare: Path) -> None:
         assert "VITAE_JOB_TIMEOUT" in raised.value.message, env
 
 
+def test_a_photo_fetch_fits_in_the_render_wait(bare: Path) -> None:
+    assert settings_from_env({}).photos.timeout == 5.0
+    assert settings_from_env({"VITAE_JOB_TIMEOUT": "10"}).photos.timeout == 1.0
+    assert settings_from_env({"VITAE_PHOTO_TIMEOUT": "2.5"}).photos.timeout == 2.5
+    for env in ({"VITAE_PHOTO_TIMEOUT": "6"}, {"VITAE_PHOTO_TIMEOUT": "0"}):
+        with pytest.raises(ConfigurationError) as raised:
+            settings_from_env(env)
+        assert "VITAE_PHOTO_TIMEOUT" in raised.value.message, env
+        assert "VITAE_RENDER_WAIT (5 s)" in raised.value.message, env
+
+
 def test_unknown_storage_backend_is_refused(bare: Path) -> None:
     with pytest.raises(ConfigurationError) as raised:
         settings_from_env({"VITAE_STORAGE": "ftp"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NotRequired
@@ -183,6 +184,9 @@ async def _render_export(
                 return {"failed": "resume missing"}
             content = resume.content
         # The content as a value: an https photo is fetched here, where there is network.
+        # Its time comes out of the render's wait for a process, so that fetch, wait and
+        # compile together stay within what the settings check against the job's timeout.
+        fetch_started = time.monotonic()
         prepared = await prepare_photo(
             content,
             export.template,
@@ -198,7 +202,12 @@ async def _render_export(
         )
         try:
             with RENDER_TIME.time():
-                pdf = await deps.renderer.render(prepared.content, options, owner=userId)
+                pdf = await deps.renderer.render(
+                    prepared.content,
+                    options,
+                    owner=userId,
+                    wait=max(deps.settings.render.wait - (time.monotonic() - fetch_started), 0),
+                )
         except RenderError as error:
             # A template or data error gives the same result on every attempt: fail now.
             await service.fail(export.id, f"rendering failed: {error.message}")

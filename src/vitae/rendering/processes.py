@@ -180,9 +180,11 @@ class RenderPool:
         """How many render processes are warm and free."""
         return len(self._slots.idle)
 
-    async def render(self, data: str, options: RenderOptions, owner: str | None) -> bytes:
+    async def render(
+        self, data: str, options: RenderOptions, owner: str | None, wait: float | None = None
+    ) -> bytes:
         """Render a résumé encoded by `encode_resume` in a free process; see `Renderer.render`."""
-        child = await self._acquire(owner)
+        child = await self._acquire(owner, self._limits.wait if wait is None else wait)
         try:
             kind, value, size = await self._exchange(child, data, options)
         except BaseException:  # timed out, cancelled or died: the process may be mid-compile
@@ -198,7 +200,7 @@ class RenderPool:
             raise value if isinstance(value, RenderError) else RenderError(str(value))
         return value
 
-    async def _acquire(self, owner: str | None) -> _Child:
+    async def _acquire(self, owner: str | None, wait: float) -> _Child:
         slots = self._slots
         if self._closed:
             raise RenderUnavailableError("the renderer is shutting down")
@@ -211,12 +213,12 @@ class RenderPool:
         reclaim = loop.call_later(_RECLAIM_AFTER, self._reclaim, entry)
         taken = False
         try:
-            async with asyncio.timeout(self._limits.wait):
+            async with asyncio.timeout(wait):
                 child = await future
             taken = True
         except TimeoutError:
             raise RenderUnavailableError(
-                f"no render process was free within {self._limits.wait:g} s"
+                f"no render process was free within {wait:.3g} s"
             ) from None
         finally:
             reclaim.cancel()

@@ -23,17 +23,24 @@ class Renderer:
         self._pool = RenderPool(templates_dir, settings or RenderSettings())
 
     async def render(
-        self, resume: Mapping[str, Any], options: RenderOptions, *, owner: str | None = None
+        self,
+        resume: Mapping[str, Any],
+        options: RenderOptions,
+        *,
+        owner: str | None = None,
+        wait: float | None = None,
     ) -> bytes:
         """Render a JSON Resume document to PDF bytes.
 
         Raises `RenderError` when a retry would fail the same way (template or data error,
         time, memory or page limit) and `RenderUnavailableError` when it might not (the render
         process died, or none was free in time). `owner` (a user id) may hold only some of
-        the processes at once, so that one user's renders cannot take all of them.
+        the processes at once, so that one user's renders cannot take all of them. `wait`
+        shortens the settings' wait for a free process (a job that spent part of its time
+        already, fetching a photo, keeps within its own limit).
         """
         # Encoded here, so the process sees the résumé as it was when render() was called.
-        return await self._pool.render(encode_resume(resume), options, owner)
+        return await self._pool.render(encode_resume(resume), options, owner, wait)
 
     def templates(self) -> list[TemplateInfo]:
         """Return the template catalog, sorted by name."""
