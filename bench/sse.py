@@ -37,17 +37,20 @@ from vitae.settings import settings_from_env
 if TYPE_CHECKING:
     from stack import Stack
 
+# The export events' channels (one per user); other ``vitae:`` channels (the workers' webhook
+# cache announcements) are not the streams'.
+EXPORT_CHANNELS = "vitae:users:*"
 FD_MARGIN = 512  # descriptors beyond one per stream: servers, logs, libraries
 
 
 def clock(url: str) -> None:
     """The publish clock: one line per event, the first time it is seen on any channel
-    (each is published on the export's channel and on its owner's):
+    (each is published once, on its owner's channel):
     ``<monotonic ns> <user id> <export id>|<kind>|<version>|<stage or status>``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the benchmark stops it, after its streams
     pubsub = redis.Redis.from_url(url).pubsub()
-    pubsub.psubscribe("vitae:*")
+    pubsub.psubscribe(EXPORT_CHANNELS)
     seen: set[str] = set()
     for message in pubsub.listen():
         at = time.monotonic_ns()
@@ -269,9 +272,9 @@ async def bench(args: argparse.Namespace, children: Children, workdir: Path) -> 
     await asyncio.gather(*tasks, return_exceptions=True)
     valkey = redis.Redis.from_url(url)
     await phase(
-        "close", wait_for("unsubscribes", lambda: not valkey.pubsub_channels("vitae:*"), 30)
+        "close", wait_for("unsubscribes", lambda: not valkey.pubsub_channels(EXPORT_CHANNELS), 30)
     )
-    left = len(valkey.pubsub_channels("vitae:*"))
+    left = len(valkey.pubsub_channels(EXPORT_CHANNELS))
     valkey.close()
     say(f"closed: Valkey channels left {left}, API RSS {rss_bytes(api) / MB:.1f} MiB")
     report_phases(phases, [*meter.readers, "client", "other"])
