@@ -298,12 +298,16 @@ async def test_reconciler_requeues_lost_jobs_with_attempts_left_and_fails_the_re
         await exports.start(gone, attempt=1)
         await exports.start(spent, attempt=idle_settings.jobs.attempts)
         await exports.start(swept, attempt=1)
-        # Age every record past the reconciliation threshold.
+        # Age every record past the reconciliation threshold and the relay's grace.
         past = utcnow() - timedelta(hours=1)
-        await exports.collection.update_many({}, {"$set": {"updatedAt": past}})
+        await exports.collection.update_many({}, {"$set": {"updatedAt": past, "createdAt": past}})
         summary = await reconcile_exports({"deps": deps})  # type: ignore[typeddict-item]
+        # The export no worker started is still in the outbox: the relay's, not the
+        # reconciler's; it hands the job over again.
+        relayed = await exports.relay()
         jobs = {export_id: await deps.queue.job(export_id) for export_id in (lost, gone, swept)}
-    assert summary == {"requeued": 2, "failed": 1}
+    assert summary == {"requeued": 1, "failed": 1}
+    assert relayed == 1
     # Re-enqueued jobs keep the attempts already spent, so the total stays within the limit.
     assert [(j.status, j.attempts) for j in (jobs[lost], jobs[gone]) if j] == [
         ("queued", 0),
