@@ -67,10 +67,8 @@ RELAY_BATCH = 200
 # How long a process keeps trying to delete a record whose write failed, and how often.
 WITHDRAW_FOR = timedelta(minutes=10)
 WITHDRAW_RETRY = 0.5
-# A terminal transition clears the résumé snapshot in the same update (set to null rather
-# than removed: the guarded update merges fields into the document, it does not remove any).
-DROP = {"content": None}
-# Reads that show exports leave the snapshot in the store (only active ones have one).
+# Reads that show or oversee exports leave the snapshot in the store (only active ones have
+# one, and the worker takes it from its ``start`` transition).
 WITHOUT_CONTENT = {"content": 0}
 
 
@@ -366,7 +364,7 @@ class ExportService:
         store serves from its scalar index (``vitae.mongoeco_fix``). Only for the statuses of
         work in flight, whose count does not grow with the history.
         """
-        docs = self.collection.find({"status": status.value})
+        docs = self.collection.find({"status": status.value}, WITHOUT_CONTENT)
         return [Export.model_validate_doc(doc) async for doc in docs]
 
     async def get(self, user_id: ObjectId, export_id: str) -> Export:
@@ -416,7 +414,7 @@ class ExportService:
         """Cancel a pending or processing export of the caller's."""
         export = await self.get(user_id, export_id)
         cancelled = await self._transition(
-            export.id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow(), **DROP}
+            export.id, ACTIVE, {"status": ExportStatus.CANCELLED, "completedAt": utcnow()}
         )
         if cancelled is None:
             current = await self.get(user_id, export_id)
@@ -437,7 +435,7 @@ class ExportService:
             done = await self._transition(
                 export_id,
                 ACTIVE,
-                {"status": ExportStatus.CANCELLED, "completedAt": utcnow(), **DROP},
+                {"status": ExportStatus.CANCELLED, "completedAt": utcnow()},
             )
             if done is not None:
                 cancelled += 1
@@ -496,7 +494,6 @@ class ExportService:
                 "error": None,
                 "warnings": list(warnings),
                 "completedAt": utcnow(),
-                **DROP,
             },
         )
 
@@ -505,7 +502,7 @@ class ExportService:
         return await self._transition(
             ObjectId(export_id),
             ACTIVE,
-            {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow(), **DROP},
+            {"status": ExportStatus.FAILED, "error": message, "completedAt": utcnow()},
         )
 
     async def note_retry(self, export_id: str, message: str) -> Export | None:
@@ -576,6 +573,10 @@ class ExportService:
         changes: dict[str, Any],
         defaults: dict[str, Any] | None = None,
     ) -> Export | None:
+        if changes.get("status") in TERMINAL:
+            # The snapshot goes with the export's end, in the same update (set to null rather
+            # than removed: the guarded update merges fields, it does not remove any).
+            changes = {**changes, "content": None}
         doc = await update_if(
             self.collection,
             export_id,
