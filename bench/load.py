@@ -37,6 +37,9 @@ IDLE_REUSE = 2.0  # seconds; uvicorn closes keep-alive connections idle for 5
 EVENT_SPLIT = re.compile(rb"\r?\n\r?\n")
 OVERLOAD, REFINE, WINDOW_FROM, PROBE_RATE = 1.3, 1.15, 0.3, 200.0
 WARMUP = 12  # exports at 10/s before a configuration is measured
+# Processes py-spy records at 50 % load with --profile, besides the workers: the store too,
+# so that its share of the CPU is explained, not only counted.
+PROFILED = frozenset({"api", "mongoeco"})
 
 
 def sample_resume() -> dict[str, Any]:
@@ -422,9 +425,10 @@ async def _fractions(
     for fraction in plan.fractions:
         rate, name = fraction * result.saturation, f"{round(fraction * 100)}%"
         count = max(round(rate * plan.duration), 10)
+        pids = stack.pids().items()
+        profiled = {k: v for k, v in pids if k in PROFILED or k.startswith("worker")}
         spies = [] if profile is None or name != "50%" else measure.start_profile(
-            {k: v for k, v in stack.pids().items() if k == "api" or k.startswith("worker")},
-            count / rate, profile,
+            profiled, count / rate, profile,
         )  # fmt: skip
         phase = await open_loop(stack, client, resumes, name, rate, count, measured=True)
         for spy in spies:

@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--no-s3", action="store_true", help="skip the S3 (moto) configuration")
     add("--no-chromium", action="store_true", help="skip headless Chromium")
     add("--threads", type=int, default=2, help="N of the Typst threads (2)")
-    add("--profile", action="store_true", help="py-spy on the API and worker at 50 %% load")
+    add("--profile", action="store_true", help="py-spy on API, workers, store at 50 %% load")
     return supervise("bench", HARD_LIMIT, partial(bench, parser.parse_args(argv)))
 
 

@@ -23,12 +23,18 @@ whatever the collection holds.
    planner answers (``_indexed_read``): equality on a field with a single-field index, a
    one-sided range of dates on such a field, and a range of ObjectId ``_id``s (optionally
    sorted by ``_id``) from the primary key.
+5. Every write also journaled a change-stream record (a "gap" record when nothing watches,
+   holding the whole document) and then ran the journal's delivery loop, which starts a
+   heartbeat thread: about a quarter of the store's CPU per export. Vitae opens no change
+   streams, so the engine declares no change delivery and keeps no journal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+import mongoeco.engines.sqlite as sqlite_module
 from bson import ObjectId
 from mongoeco import ObjectId as EngineObjectId
 from mongoeco.core.query_plan import (
@@ -116,7 +122,13 @@ def _identity_keyed(value: object) -> bool:
 
 
 class VitaeSQLiteEngine(SQLiteEngine):
-    """mongoeco's SQLite engine without full scans on inserts and query planning."""
+    """mongoeco's SQLite engine without full scans on inserts and query planning, and without
+    a change-stream journal.
+    """
+
+    # With no change delivery, mongoeco neither runs the delivery loop after a write nor
+    # requires the write to have a journal sequence.
+    capabilities = dataclasses.replace(SQLiteEngine.capabilities, change_delivery="none")
 
     def _connect_sync(self) -> None:
         super()._connect_sync()
@@ -330,6 +342,16 @@ class VitaeSQLiteEngine(SQLiteEngine):
         return sql, (db_name, coll_name, low, high)
 
 
+def _no_journal(*_args: object, **_kwargs: object) -> None:
+    """Mongoeco's ``append_change`` for an engine that keeps no change journal: no sequence."""
+
+
 def sqlite_engine(path: str) -> SQLiteEngine:
-    """The engine ``vitae.embedded`` serves: a SQLite file at ``path``."""
+    """The engine ``vitae.embedded`` serves: a SQLite file at ``path``.
+
+    The engine's writes call the journal through a module global, so it is replaced for the
+    whole process: the store's process serves this one engine.
+    """
+    # See (5) above; a private global, which the tests check is still what the writes call.
+    sqlite_module._sqlite_append_change = _no_journal  # noqa: SLF001  # pyright: ignore[reportPrivateUsage, reportPrivateImportUsage]
     return VitaeSQLiteEngine(path)

@@ -16,7 +16,9 @@ import pymongo
 import pytest
 from bson import ObjectId
 from mongoeco.engines import _sqlite_write_ops
+from mongoeco.engines import sqlite as sqlite_module
 from mongoeco.engines.sqlite import SQLiteEngine
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from vitae.embedded import start_mongo
@@ -59,6 +61,14 @@ def test_an_insert_still_asks_for_the_payload_scan() -> None:
     source = inspect.getsource(_sqlite_write_ops.insert_document_record)
     assert "validate_document_against_unique_indexes(" in source, UPGRADE
     assert "True,  # noqa: FBT003" in source, UPGRADE
+
+
+def test_every_write_calls_the_journal_through_the_replaced_global() -> None:
+    writes = ("insert_document", "insert_documents", "merge_document", "delete_matching_document")
+    for write in (*writes, "update_with_operation"):
+        source = inspect.getsource(getattr(SQLiteEngine, f"_{write}_sync"))
+        assert "_sqlite_append_change(" in source, UPGRADE
+    assert inspect.getsource(sqlite_module).count("_sqlite_append_change(") == 5, UPGRADE
 
 
 def test_the_sort_check_asks_what_ours_asks() -> None:
@@ -104,6 +114,27 @@ def test_duplicates_are_still_refused(
         with pytest.raises(DuplicateKeyError):
             coll.insert_one(duplicate)
     assert coll.count_documents({}) == 3
+
+
+def test_writes_keep_no_change_journal(
+    store: tuple[pymongo.MongoClient[dict[str, Any]], Path],
+) -> None:
+    client, path = store
+    coll = client.vitae.exports
+    oid = coll.insert_one({"status": "pending", "n": 1}).inserted_id
+    coll.insert_many([{"n": 2}, {"n": 3}])
+    after = coll.find_one_and_update(
+        {"_id": oid}, {"$set": {"status": "processing"}}, return_document=ReturnDocument.AFTER
+    )
+    assert after is not None
+    assert after["status"] == "processing"
+    coll.update_one({"n": 2}, {"$inc": {"n": 10}})
+    coll.delete_one({"n": 3})
+    assert sorted(d["n"] for d in coll.find()) == [1, 12]
+    with sqlite3.connect(path) as db:
+        journaled = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'change_outbox'")
+        assert journaled.fetchone() is None
+        assert db.execute("SELECT COUNT(*) FROM change_outbox_identities").fetchone() == (0,)
 
 
 def test_sorts_and_filters_answer_as_before(
