@@ -213,6 +213,34 @@ async def test_heartbeats_while_idle_and_no_subscription_left_behind(
     await redis.aclose()
 
 
+async def test_refused_streams_leave_no_subscription_behind(
+    services: Services, data_dir: Path, make_user: MakeUser
+) -> None:
+    settings = make_settings(
+        services, data_dir, VITAE_QUEUE_NAME="quiet", VITAE_STREAMS_PER_USER="1"
+    )
+    owner, other = await make_user(), await make_user()
+    redis = Redis.from_url(services.redis.url)
+    async with running_api(settings) as client:
+        created = await new_export(client, owner)
+        await new_export(client, other)
+        channels = [await events_channel(client, h) for h in (owner, other)]
+        url = f"/api/exports/{created['exportId']}/events"
+        unknown = await client.get(f"/api/exports/{'0' * 24}/events", headers=owner)
+        foreign = await client.get(url, headers=other)
+        async with client.stream("GET", url, headers=owner) as held:
+            assert held.status_code == 200
+            over_limit = await client.get(url, headers=owner)
+        assert [r.status_code for r in (unknown, foreign, over_limit)] == [404, 404, 429]
+
+        async def unsubscribed() -> bool:
+            counts = dict(await redis.pubsub_numsub(*channels))
+            return all(counts[c.encode()] == 0 for c in channels)
+
+        await wait_until(unsubscribed, "a refused stream left its subscription behind")
+    await redis.aclose()
+
+
 async def test_dashboard_stream_sees_every_export_of_the_user(
     idle_client: httpx.AsyncClient, idle_settings: Settings, make_user: MakeUser
 ) -> None:

@@ -92,15 +92,16 @@ class Lease:
 
 
 async def leased(
-    messages: AsyncGenerator[ServerSentEventMessage], lease: Lease
+    messages: AsyncGenerator[ServerSentEventMessage | None], lease: Lease
 ) -> AsyncGenerator[ServerSentEventMessage]:
     """The stream's messages while it holds ``lease``: renewed as they flow, released when
-    the stream ends or its client goes away.
+    the stream ends or its client goes away. ``None`` (a stream's "ready") is not sent.
     """
     try:
         async for message in messages:
             await lease.renew()
-            yield message
+            if message is not None:
+                yield message
     finally:
         await messages.aclose()
         await lease.release()

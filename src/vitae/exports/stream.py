@@ -111,12 +111,19 @@ async def follow_export(
     rendered: RenderedEvents,
     since: int,
     heartbeat: float,
-) -> Messages:
-    """The events of one export until it reaches a terminal status."""
+) -> AsyncGenerator[ServerSentEventMessage | None]:
+    """The events of one export until it reaches a terminal status.
+
+    It first yields ``None``, once subscribed and the export read (``NotFoundError`` if the
+    user has no such export): the caller answers 404 before the stream starts, and one read,
+    made after subscribing so that no change falls between the two, serves the check and the
+    stream.
+    """
     owner = ObjectId(user_id)
     # The owner's channel carries every change of theirs; the hub passes on this export's.
     async with hub.subscribe(user_channel(user_id), export_id) as inbox:
         current = await exports.get(owner, export_id)
+        yield None
         current_message: ServerSentEventMessage | None = None  # if rendered already
         sent = since
         while True:
@@ -205,18 +212,21 @@ async def export_events(
 ) -> ServerSentEvent:
     """Stream one of your exports' changes."""
     user_id = await authenticate_stream(request, state.settings.jwt_secret, export_id)
-    exports = provide_export_service(state)
-    await exports.get(user_id, export_id)  # 404 before the stream starts
-    lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
     messages = follow_export(
         export_id,
         str(user_id),
-        exports,
+        provide_export_service(state),
         state.hub,
         state.rendered,
         last_event_id(last_event),
         state.settings.sse_heartbeat,
     )
+    await anext(messages)  # subscribed and read: 404 before the stream starts
+    try:
+        lease = await state.stream_leases.take(str(user_id))  # 429 past the user's streams
+    except BaseException:
+        await messages.aclose()
+        raise
     return ServerSentEvent(leased(messages, lease))
 
 
