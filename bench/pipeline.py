@@ -389,7 +389,9 @@ def e2e_all(
     """Local storage with 1 and 2 workers, S3 with 2; the store's commands behind the proxy."""
     configs = [StackConfig(1), StackConfig(2)] + [StackConfig(2, storage="s3")] * (not args.no_s3)
     for index, config in enumerate(configs):
-        spy = workdir / "profile" if args.profile and index == 0 else None
+        # Profiled: the first local shape, and S3, whose extra cost is botocore's and moto's.
+        profiled = args.profile and (index == 0 or config.storage == "s3")
+        spy = workdir / f"profile-{index}" if profiled else None
         if result := e2e(report, children, workdir / f"e2e-{index}", plan, config, profile=spy):
             report.configs.append(result)
     if report.configs:  # the store's commands: one more 50 % phase behind the proxy
